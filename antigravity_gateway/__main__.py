@@ -1,0 +1,3 @@
+from antigravity_gateway.cli import main
+
+main()

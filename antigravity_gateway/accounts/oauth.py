@@ -1,0 +1,95 @@
+"""Google OAuth for installed apps: refresh-token exchange and the userinfo call.
+
+A refresh token refreshes only with the OAuth client that issued it. The configured clients are tried
+in turn (the one that worked for this account last time first); ``invalid_client`` and
+``unauthorized_client`` move on to the next one, ``invalid_grant`` means the token is dead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from antigravity_gateway.errors import InvalidGrant, OAuthError
+from antigravity_gateway.settings import OAuthClient, Settings
+from antigravity_gateway.upstream.client import UpstreamClient
+
+logger = logging.getLogger(__name__)
+
+_TRY_NEXT_CLIENT = frozenset({"invalid_client", "unauthorized_client"})
+
+
+@dataclass(slots=True, frozen=True)
+class Grant:
+    """The result of a refresh. ``refresh_token`` is set only when Google rotated it."""
+
+    access_token: str
+    expires_at: float
+    client_id: str
+    refresh_token: str | None = None
+
+
+class OAuth:
+    def __init__(self, settings: Settings, http: UpstreamClient) -> None:
+        self.settings = settings
+        self.http = http
+
+    def clients_for(self, preferred_client_id: str = "") -> list[OAuthClient]:
+        clients = self.settings.all_oauth_clients
+        return sorted(clients, key=lambda c: c.id != preferred_client_id)
+
+    async def refresh(self, refresh_token: str, preferred_client_id: str = "") -> Grant:
+        clients = self.clients_for(preferred_client_id)
+        if not clients:
+            raise OAuthError(
+                "no OAuth client is configured: set AGW_OAUTH_CLIENT_ID and AGW_OAUTH_CLIENT_SECRET "
+                "(or oauth_clients in config.toml) to the client that issued your refresh token; "
+                "see docs/configuration.md#oauth-clients",
+                error="no_client",
+            )
+        refused: list[str] = []
+        for client in clients:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": client.id,
+                "client_secret": client.secret,
+            }
+            status, body = await self.http.post_form(self.settings.oauth_token_url, form)
+            if status == 200 and isinstance(body, dict) and body.get("access_token"):
+                return Grant(
+                    access_token=str(body["access_token"]),
+                    expires_at=time.time() + float(body.get("expires_in") or 3600),
+                    client_id=client.id,
+                    refresh_token=str(body["refresh_token"]) if body.get("refresh_token") else None,
+                )
+            error, description = _oauth_error(body, status)
+            if error == "invalid_grant":
+                raise InvalidGrant(f"refresh token refused: invalid_grant ({description})", error=error)
+            if error in _TRY_NEXT_CLIENT:
+                logger.info(
+                    "OAuth client %s refused the token (%s); trying the next client", client.id, error
+                )
+                refused.append(f"{client.label or client.id}: {error}")
+                continue
+            raise OAuthError(f"token endpoint answered {status}: {error} ({description})", error=error)
+        raise OAuthError(
+            "no configured OAuth client accepts this refresh token ("
+            + "; ".join(refused)
+            + "). Add the client that issued it (AGW_OAUTH_CLIENT_ID / oauth_clients).",
+            error="unauthorized_client",
+        )
+
+    async def userinfo(self, access_token: str) -> dict[str, Any]:
+        status, body = await self.http.get_json(self.settings.oauth_userinfo_url, access_token)
+        if status != 200 or not isinstance(body, dict) or not body.get("email"):
+            raise OAuthError(f"userinfo answered {status}; cannot read the account's email")
+        return body
+
+
+def _oauth_error(body: Any, status: int) -> tuple[str, str]:
+    if isinstance(body, dict):
+        return str(body.get("error") or f"http_{status}"), str(body.get("error_description") or "")
+    return f"http_{status}", ""

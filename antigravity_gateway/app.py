@@ -1,0 +1,156 @@
+"""``build_app(settings)``: the Starlette app, its routes, middleware and lifespan.
+
+Resources (the store, the upstream HTTP session, background refreshers) are opened in the lifespan
+and hang off ``app.state``; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from antigravity_gateway import __version__
+from antigravity_gateway.accounts.catalog import ModelCatalog
+from antigravity_gateway.accounts.pool import AccountPool
+from antigravity_gateway.accounts.scheduler import Scheduler
+from antigravity_gateway.core.pipeline import Pipeline
+from antigravity_gateway.errors import GatewayError, NotFound
+from antigravity_gateway.settings import Settings
+from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.upstream.client import UpstreamClient
+from antigravity_gateway.web import gemini_routes, models_routes
+from antigravity_gateway.web.auth import AuthMiddleware
+from antigravity_gateway.web.dialect import dialect_for, error_response
+
+logger = logging.getLogger(__name__)
+
+SYNC_INTERVAL = 2.0
+CATALOG_WAIT = 15.0
+
+
+async def healthz(request: Request) -> Response:
+    pool: AccountPool = request.app.state.pool
+    accounts = list(pool.accounts.values())
+    body = {
+        "status": "ok",
+        "version": __version__,
+        "accounts": {"total": len(accounts), "usable": sum(1 for a in accounts if a.usable)},
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def claude_hello(request: Request) -> Response:
+    """Claude Code's connectivity probe (``HEAD /api/hello``)."""
+    return Response(b"", status_code=200)
+
+
+def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc, dialect_for(request.url.path, request.headers))
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error: GatewayError = NotFound(f"no route for {request.method} {request.url.path}")
+    else:
+        error = GatewayError(str(exc.detail), status=exc.status_code)
+    return error_response(error, dialect_for(request.url.path, request.headers))
+
+
+def _unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    error = GatewayError(f"internal error in the gateway ({exc.__class__.__name__}); see the gateway log")
+    return error_response(error, dialect_for(request.url.path, request.headers))
+
+
+def build_routes() -> list[BaseRoute]:
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/health", healthz, methods=["GET"]),
+        Route("/api/hello", claude_hello, methods=["GET", "HEAD"]),
+    ]
+    routes += models_routes.routes()
+    routes += gemini_routes.routes()
+    return routes
+
+
+def build_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with SQLiteStore(settings.db_path) as store, UpstreamClient(settings) as http:
+            pool = AccountPool(settings, store, http)
+            await pool.load()
+            catalog = ModelCatalog(pool)
+            await catalog.load()
+            scheduler = Scheduler(pool, catalog)
+            await scheduler.load()
+            app.state.settings = settings
+            app.state.pool = pool
+            app.state.catalog = catalog
+            app.state.scheduler = scheduler
+            app.state.pipeline = Pipeline(settings, http, pool, catalog, scheduler)
+            app.state.ensure_catalog = _catalog_waiter(pool, catalog)
+            tasks = [
+                asyncio.create_task(_every(SYNC_INTERVAL, pool.sync), name="agw-account-sync"),
+                asyncio.create_task(
+                    _every(
+                        settings.models_refresh_interval,
+                        lambda: catalog.refresh_all(max_age=settings.models_refresh_interval),
+                        first=0.0,
+                    ),
+                    name="agw-model-catalog",
+                ),
+            ]
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await scheduler.drain()
+
+    return Starlette(
+        routes=build_routes(),
+        middleware=[Middleware(AuthMiddleware, settings=settings)],
+        exception_handlers={
+            GatewayError: _gateway_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+        lifespan=lifespan,
+    )
+
+
+def _catalog_waiter(pool: AccountPool, catalog: ModelCatalog) -> Callable[[], Awaitable[None]]:
+    """Before answering a model list with nothing in it, fetch the accounts' models once (bounded)."""
+
+    async def ensure() -> None:
+        if catalog.models or not any(a.usable for a in pool.accounts.values()):
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(catalog.refresh_all(max_age=60.0), CATALOG_WAIT)
+
+    return ensure
+
+
+async def _every(interval: float, job: Callable[[], Awaitable[None]], *, first: float | None = None) -> None:
+    await asyncio.sleep(interval if first is None else first)
+    while True:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("background job failed; it will run again in %.0fs", interval)
+        await asyncio.sleep(interval)

@@ -1,0 +1,356 @@
+"""One request through the pool: choose an account, send it upstream, rotate on failure.
+
+Every protocol adapter turns its request into the internal form, a Gemini-native
+``GenerateContentRequest`` dict, and calls :meth:`Pipeline.generate`, :meth:`Pipeline.stream` or
+:meth:`Pipeline.count_tokens`. The answer is Gemini-native too (unwrapped from the v1internal envelope);
+adapters translate it back.
+
+Retry policy, at most ``max_attempts`` upstream attempts per request:
+
+- 429: the account cools down for that model (rate limited: the given delay; quota exhausted: until
+  its reset) and the next account is tried. When every account is cooling down and the soonest
+  recovery is within ``retry_max_wait``, the request waits for it; otherwise 429 with ``Retry-After``.
+- 401: one forced token refresh and the same account again; a second 401 moves on.
+- 403: the account is set aside (verification link kept when Google asks for one); next account.
+- 5xx and network errors (after endpoint fallback): next account.
+- Other 4xx: the client's own error, answered as is.
+
+Streams are retried the same way until their first event has arrived; after that an error ends the
+stream (the adapter renders it in its protocol).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+
+from antigravity_gateway.accounts.catalog import ModelCatalog
+from antigravity_gateway.accounts.pool import VALIDATION_RETRY_SECONDS, AccountPool
+from antigravity_gateway.accounts.scheduler import ANY_MODEL, Scheduler
+from antigravity_gateway.core.models_map import resolve_model
+from antigravity_gateway.core.session import conversation_key
+from antigravity_gateway.errors import (
+    AccountError,
+    AllAccountsCoolingDown,
+    GatewayError,
+    NoAccountAvailable,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+from antigravity_gateway.protocols.sse import SSEDecoder
+from antigravity_gateway.settings import Settings
+from antigravity_gateway.store.base import Account
+from antigravity_gateway.upstream import envelope
+from antigravity_gateway.upstream.client import StreamResponse, UpstreamClient, UpstreamHTTPError
+from antigravity_gateway.upstream.rpc_error import RpcError, parse_error
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_RATE_LIMIT_COOLDOWN = 2.0
+DEFAULT_QUOTA_COOLDOWN = 300.0
+FORBIDDEN_COOLDOWN = 300.0
+UNAUTHENTICATED_COOLDOWN = 60.0
+
+
+@dataclass(slots=True)
+class Call:
+    """A request in the internal form. ``request`` is a normalized Gemini GenerateContentRequest."""
+
+    model: str
+    request: dict[str, Any]
+    protocol: str = "gemini"
+    session_key: str | None = None
+    request_type: str | None = None
+
+
+@dataclass(slots=True)
+class Served:
+    """Which account and upstream model served a call, filled in as the call proceeds."""
+
+    upstream_model: str = ""
+    account_email: str = ""
+    attempts: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        http: UpstreamClient,
+        pool: AccountPool,
+        catalog: ModelCatalog,
+        scheduler: Scheduler,
+    ) -> None:
+        self.settings = settings
+        self.http = http
+        self.pool = pool
+        self.catalog = catalog
+        self.scheduler = scheduler
+
+    def resolve(self, model: str) -> str:
+        return resolve_model(
+            model,
+            user_rules=self.settings.model_mapping,
+            available=self.catalog.models,
+            deprecated=self.catalog.deprecated,
+        )
+
+    # -- public entry points ----------------------------------------------------------------------
+
+    async def generate(self, call: Call) -> tuple[dict[str, Any], Served]:
+        served = Served(upstream_model=self.resolve(call.model))
+        session_key = call.session_key or conversation_key(call.request)
+        request_type = call.request_type or _request_type(served.upstream_model)
+
+        async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
+            body = envelope.wrap(
+                call.request,
+                model=served.upstream_model,
+                project=project,
+                session_id=envelope.session_id_for(session_key or account.id),
+                request_type=request_type,
+            )
+            return envelope.unwrap(await self.http.call("generateContent", body, token))
+
+        result = await self._with_accounts(served, session_key, attempt)
+        return result, served
+
+    async def stream(self, call: Call) -> tuple[AsyncGenerator[dict[str, Any], None], Served]:
+        """Open a stream; returns once the first upstream event is in hand (so failures before it rotate)."""
+        served = Served(upstream_model=self.resolve(call.model))
+        session_key = call.session_key or conversation_key(call.request)
+        request_type = call.request_type or _request_type(served.upstream_model)
+
+        async def attempt(account: Account, token: str, project: str) -> AsyncGenerator[dict[str, Any], None]:
+            body = envelope.wrap(
+                call.request,
+                model=served.upstream_model,
+                project=project,
+                session_id=envelope.session_id_for(session_key or account.id),
+                request_type=request_type,
+            )
+            upstream = await self.http.open_stream("streamGenerateContent", body, token)
+            events = _events(upstream)
+            try:
+                first = await events.__anext__()
+            except StopAsyncIteration:
+                raise UpstreamUnavailable("the upstream stream ended before its first event") from None
+            except BaseException:
+                await events.aclose()
+                raise
+            return _prepend(first, events)
+
+        events = await self._with_accounts(served, session_key, attempt)
+        return events, served
+
+    async def count_tokens(self, model: str, request: dict[str, Any]) -> tuple[dict[str, Any], Served]:
+        served = Served(upstream_model=self.resolve(model))
+
+        async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
+            body = envelope.wrap_count_tokens(request, model=served.upstream_model)
+            answer = await self.http.call("countTokens", body, token)
+            return envelope.unwrap(answer) if "response" in answer else dict(answer)
+
+        result = await self._with_accounts(served, None, attempt)
+        return result, served
+
+    # -- the retry loop ---------------------------------------------------------------------------
+
+    async def _with_accounts(
+        self,
+        served: Served,
+        session_key: str | None,
+        attempt: Callable[[Account, str, str], Awaitable[T]],
+    ) -> T:
+        model = served.upstream_model
+        tried: set[str] = set()
+        refreshed: set[str] = set()
+        last: GatewayError | None = None
+        waited = 0.0
+        while served.attempts < self.settings.max_attempts:
+            try:
+                account = self.scheduler.pick(model, session_key, exclude=tried)
+            except AllAccountsCoolingDown as exc:
+                wait = exc.retry_after or 0.0
+                if waited + wait <= self.settings.retry_max_wait:
+                    logger.info("every account is cooling down for %s; waiting %.1fs", model, wait)
+                    waited += wait
+                    await asyncio.sleep(wait)
+                    continue
+                raise _cooling_error(exc, last) from None
+            except NoAccountAvailable:
+                if last is not None:
+                    raise last from None
+                raise
+            served.attempts += 1
+            served.account_email = account.email
+            token = ""
+            try:
+                token = await self.pool.access_token(account)
+                project = await self.pool.ensure_project(account)
+                return await attempt(account, token, project)
+            except AccountError as exc:
+                logger.warning("account %s unusable: %s", account.email, exc.message)
+                tried.add(account.id)
+                last = exc
+            except UpstreamHTTPError as exc:
+                error = exc.error
+                last = _upstream_error(error)
+                if not await self._after_error(account, model, error, token, refreshed, tried):
+                    raise last from None
+            except UpstreamUnavailable as exc:
+                logger.warning("account %s: %s", account.email, exc.message)
+                tried.add(account.id)
+                last = exc
+        if last is None:
+            raise NoAccountAvailable("no attempt could be made")
+        soonest = self.scheduler.soonest_recovery(model)
+        if last.status == 429 and soonest is not None:
+            last.retry_after = soonest
+        raise last
+
+    async def _after_error(
+        self, account: Account, model: str, error: RpcError, token: str, refreshed: set[str], tried: set[str]
+    ) -> bool:
+        """Record what an error says about the account; ``True`` when another attempt makes sense."""
+        kind = error.kind
+        logger.info("account %s, model %s: upstream %s (%s)", account.email, model, error.http_status, kind)
+        if kind == "rate_limited":
+            self.scheduler.cool(
+                account, model, error.retry_after or DEFAULT_RATE_LIMIT_COOLDOWN, kind, error.message
+            )
+        elif kind == "quota_exhausted":
+            seconds = error.retry_after
+            if seconds is None and (reset := self.catalog.reset_time(account.id, model)) is not None:
+                seconds = reset - time.time()
+            if seconds is None or seconds <= 0:
+                seconds = DEFAULT_QUOTA_COOLDOWN
+            self.scheduler.cool(account, model, seconds, kind, error.message)
+        elif kind == "capacity_exhausted":
+            self.scheduler.cool(
+                account, model, error.retry_after or DEFAULT_RATE_LIMIT_COOLDOWN, kind, error.message
+            )
+        elif kind == "unauthenticated":
+            if account.id not in refreshed:
+                refreshed.add(account.id)
+                try:
+                    await self.pool.access_token(account, stale=token)
+                except AccountError:
+                    tried.add(account.id)
+            else:
+                self.scheduler.cool(account, ANY_MODEL, UNAUTHENTICATED_COOLDOWN, kind, error.message)
+                tried.add(account.id)
+        elif kind == "validation_required":
+            await self.pool.set_status(
+                account,
+                "validation_required",
+                error.message,
+                until=time.time() + VALIDATION_RETRY_SECONDS,
+                url=error.validation_url,
+            )
+            tried.add(account.id)
+        elif kind == "forbidden":
+            self.scheduler.cool(account, ANY_MODEL, FORBIDDEN_COOLDOWN, kind, error.message)
+            tried.add(account.id)
+        elif kind == "server":
+            tried.add(account.id)
+        else:
+            return False
+        return True
+
+    # -- model list -------------------------------------------------------------------------------
+
+    def model_ids(self) -> list[str]:
+        """The models clients can ask for: what the accounts have, plus the configured aliases."""
+        models = dict.fromkeys(self.catalog.models)
+        for alias in self.settings.model_mapping:
+            if "*" not in alias:
+                models.setdefault(alias)
+        return sorted(models)
+
+    def model_spec(self, model_id: str) -> dict[str, Any] | None:
+        """The upstream spec of a listed model (an alias gets its target's); ``None`` if not listed."""
+        if model_id in self.catalog.models:
+            return self.catalog.models[model_id]
+        if model_id in self.settings.model_mapping:
+            return self.catalog.models.get(self.resolve(model_id), {})
+        return None
+
+
+def _request_type(model: str) -> str:
+    return "image_gen" if "image" in model else "agent"
+
+
+def _upstream_error(error: RpcError) -> UpstreamError:
+    status = error.http_status
+    if status == 401:
+        status = 502  # the account's credentials, not the client's key
+    return UpstreamError(
+        error.message,
+        status=status,
+        google_status=error.status or None,
+        retry_after=error.retry_after,
+        details=error.details,
+        reason=error.reason or None,
+    )
+
+
+def _cooling_error(exc: AllAccountsCoolingDown, last: GatewayError | None) -> GatewayError:
+    if last is not None and last.status == 429:
+        last.retry_after = exc.retry_after
+        last.message = f"{last.message} ({exc.message})"
+        return last
+    return exc
+
+
+async def _events(upstream: StreamResponse) -> AsyncGenerator[dict[str, Any], None]:
+    """Unwrapped Gemini responses from a v1internal SSE stream. Raises on a mid-stream error event."""
+    decoder = SSEDecoder()
+    try:
+        async for chunk in upstream.chunks():
+            for payload in decoder.feed(chunk):
+                if (event := _event(payload)) is not None:
+                    yield event
+        for payload in decoder.flush():
+            if (event := _event(payload)) is not None:
+                yield event
+    finally:
+        upstream.close()
+
+
+def _event(payload: bytes) -> dict[str, Any] | None:
+    payload = payload.strip()
+    if not payload or payload == b"[DONE]":
+        return None
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        logger.warning("dropping an upstream stream event that is not JSON (%d bytes)", len(payload))
+        return None
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        code = int(data["error"].get("code") or 500)
+        raise UpstreamHTTPError(parse_error(code, payload), "stream")
+    return envelope.unwrap(data)
+
+
+async def _prepend(
+    first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None]
+) -> AsyncGenerator[dict[str, Any], None]:
+    """The stream as the adapters see it; upstream errors after the first event become GatewayErrors."""
+    try:
+        yield first
+        async for event in rest:
+            yield event
+    except UpstreamHTTPError as exc:
+        raise _upstream_error(exc.error) from None
+    finally:
+        await rest.aclose()

@@ -1,0 +1,143 @@
+"""The one exception tree of the gateway. Each protocol adapter renders these in its own wire format.
+
+::
+
+    GatewayError                      status, message, google-style status name, retry_after
+    ├── ClientRequestError            4xx caused by the client's request
+    │   ├── InvalidRequest            400 malformed JSON, missing or wrong fields
+    │   ├── NotFound                  404 unknown route, model or method
+    │   └── PayloadTooLarge           413 body over ``max_body_bytes``
+    ├── AuthenticationError           401 missing or wrong gateway key (never the upstream's 401)
+    ├── UpstreamError                 the upstream answered with an error that is passed on
+    │   └── UpstreamUnavailable       network errors / 5xx on every endpoint
+    ├── NoAccountAvailable            503 no enabled account at all
+    │   └── AllAccountsCoolingDown    429 every account is cooling down; retry_after = soonest recovery
+    └── AccountError                  problems with one account (CLI / admin paths)
+        ├── OAuthError                token endpoint refused (invalid_client, unauthorized_client, ...)
+        │   └── InvalidGrant          refresh token revoked or expired: the account needs a new login
+        ├── ProjectSetupError         loadCodeAssist/onboardUser could not give a project
+        └── ValidationRequired        Google wants the user to verify the account (link attached)
+
+Messages never contain secrets: callers pass only emails, ids and upstream messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def status_name(code: int) -> str:
+    """The google.rpc.Code name Google uses for an HTTP status."""
+    if code in _STATUS_NAMES:
+        return _STATUS_NAMES[code]
+    return "INTERNAL" if code >= 500 else "FAILED_PRECONDITION"
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway turns into an HTTP answer."""
+
+    status: int = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        google_status: str | None = None,
+        retry_after: float | None = None,
+        details: list[Any] | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.google_status = google_status or status_name(self.status)
+        self.retry_after = retry_after
+        self.details = details or []
+        self.param = param
+
+
+class ClientRequestError(GatewayError):
+    status = 400
+
+
+class InvalidRequest(ClientRequestError):
+    status = 400
+
+
+class NotFound(ClientRequestError):
+    status = 404
+
+
+class PayloadTooLarge(ClientRequestError):
+    status = 413
+
+
+class AuthenticationError(GatewayError):
+    status = 401
+
+
+class UpstreamError(GatewayError):
+    """An error answer from v1internal. ``reason`` is the ErrorInfo reason when there was one."""
+
+    status = 502
+
+    def __init__(self, message: str, *, reason: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+
+
+class NoAccountAvailable(GatewayError):
+    status = 503
+
+
+class AllAccountsCoolingDown(NoAccountAvailable):
+    status = 429
+
+
+class AccountError(GatewayError):
+    status = 502
+
+
+class OAuthError(AccountError):
+    def __init__(self, message: str, *, error: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.error = error
+
+
+class InvalidGrant(OAuthError):
+    status = 401
+
+
+class ProjectSetupError(AccountError):
+    pass
+
+
+class ValidationRequired(AccountError):
+    status = 403
+
+    def __init__(self, message: str, *, validation_url: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.validation_url = validation_url

@@ -1,0 +1,60 @@
+"""Running the gateway: uvicorn with uvloop and httptools, our own logging, no access log."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import uvicorn
+
+from antigravity_gateway.app import build_app
+from antigravity_gateway.settings import Settings
+
+_SECRET_PATTERNS = [
+    (re.compile(r"ya29\.[\w\-.]+"), "ya29.<redacted>"),
+    (re.compile(r"1//[\w\-.]+"), "1//<redacted>"),
+    (re.compile(r"(?i)(bearer\s+)[\w\-.~+/]+=*"), r"\1<redacted>"),
+    (re.compile(r"(?i)([?&]key=)[^&\s]+"), r"\1<redacted>"),
+]
+
+
+class RedactingFilter(logging.Filter):
+    """Defence in depth: the code never logs secrets, and this scrubs anything token-shaped anyway."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = message
+        for pattern, replacement in _SECRET_PATTERNS:
+            redacted = pattern.sub(replacement, redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def uvicorn_config(settings: Settings, **overrides: object) -> uvicorn.Config:
+    return uvicorn.Config(
+        build_app(settings),
+        host=settings.bind_host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+def serve(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    uvicorn.Server(uvicorn_config(settings)).run()

@@ -1,0 +1,212 @@
+"""The HTTP client toward Google: one aiohttp session per process, opened in the app's lifespan.
+
+v1internal calls go to each configured base URL in turn (method M is ``<base>:M``). The next base URL
+is tried on 408, 404, any 5xx or a network error; a 429 or another 4xx is the answer. aiohttp
+exceptions never leave this module: they become :class:`~antigravity_gateway.errors.UpstreamUnavailable`
+or :class:`UpstreamHTTPError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from antigravity_gateway.errors import UpstreamUnavailable
+from antigravity_gateway.settings import Settings
+from antigravity_gateway.upstream.rpc_error import RpcError, parse_error
+
+logger = logging.getLogger(__name__)
+
+_FALLBACK_STATUSES = frozenset({408, 404})
+
+
+class UpstreamHTTPError(Exception):
+    """v1internal answered with an error status (after endpoint fallback). ``error`` is the parsed body."""
+
+    def __init__(self, error: RpcError, endpoint: str) -> None:
+        super().__init__(f"{error.http_status} {error.status}: {error.message}")
+        self.error = error
+        self.endpoint = endpoint
+
+
+@dataclass(slots=True)
+class StreamResponse:
+    """An open streaming answer. Iterate :meth:`chunks`; always :meth:`close` (also on early exit)."""
+
+    response: aiohttp.ClientResponse
+    endpoint: str
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.response.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamUnavailable(f"upstream stream broke: {_describe(exc)}") from exc
+
+    def close(self) -> None:
+        self.response.close()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return exc.__class__.__name__ + (f": {exc}" if str(exc) else "")
+
+
+class UpstreamClient:
+    """Use as ``async with UpstreamClient(settings) as client``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.endpoints = list(settings.upstream_endpoints)
+        self._session: aiohttp.ClientSession | None = None
+        self._headers = {
+            "Content-Type": "application/json",
+            "User-Agent": settings.upstream_user_agent,
+        }
+
+    async def __aenter__(self) -> UpstreamClient:
+        connector = aiohttp.TCPConnector(
+            limit=0,
+            limit_per_host=0,
+            keepalive_timeout=60,
+            ttl_dns_cache=300,
+            ssl=ssl.create_default_context(),
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=self.settings.upstream_connect_timeout,
+            sock_read=self.settings.upstream_read_timeout,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, json_serialize=lambda o: orjson.dumps(o).decode()
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("UpstreamClient is not open")
+        return self._session
+
+    def _auth(self, token: str) -> dict[str, str]:
+        return {**self._headers, "Authorization": f"Bearer {token}"}
+
+    async def call(self, method: str, body: bytes, token: str) -> Any:
+        """POST a v1internal method and return its JSON answer (endpoint fallback included)."""
+        data, _ = await self.call_at(method, body, token)
+        return data
+
+    async def call_at(self, method: str, body: bytes, token: str) -> tuple[Any, str]:
+        """Like :meth:`call`, also returning the base URL that answered (operations live there)."""
+        last_network: str = ""
+        last_error: UpstreamHTTPError | None = None
+        for base in self.endpoints:
+            url = f"{base}:{method}"
+            try:
+                async with self.session.post(url, data=body, headers=self._auth(token)) as resp:
+                    data = await resp.read()
+                    if resp.status == 200:
+                        return (orjson.loads(data) if data else {}), base
+                    error = UpstreamHTTPError(parse_error(resp.status, data, resp.headers), base)
+            except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+                last_network = _describe(exc)
+                logger.warning(
+                    "upstream %s failed at %s: %s; trying the next endpoint", method, base, last_network
+                )
+                continue
+            if resp.status in _FALLBACK_STATUSES or resp.status >= 500:
+                logger.warning(
+                    "upstream %s answered %s at %s; trying the next endpoint", method, resp.status, base
+                )
+                last_error = error
+                continue
+            raise error
+        if last_error is not None:
+            raise last_error
+        raise UpstreamUnavailable(f"no upstream endpoint answered {method}: {last_network}")
+
+    async def open_stream(self, method: str, body: bytes, token: str) -> StreamResponse:
+        """POST ``<base>:<method>?alt=sse`` and return the open stream of the first endpoint that accepts it."""
+        last_network = ""
+        last_error: UpstreamHTTPError | None = None
+        for base in self.endpoints:
+            url = f"{base}:{method}?alt=sse"
+            try:
+                resp = await self.session.post(url, data=body, headers=self._auth(token))
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                last_network = _describe(exc)
+                logger.warning(
+                    "upstream %s failed at %s: %s; trying the next endpoint", method, base, last_network
+                )
+                continue
+            if resp.status == 200:
+                return StreamResponse(resp, base)
+            try:
+                data = await resp.read()
+            except (TimeoutError, aiohttp.ClientError):
+                data = b""
+            finally:
+                resp.release()
+            error = UpstreamHTTPError(parse_error(resp.status, data, resp.headers), base)
+            if resp.status in _FALLBACK_STATUSES or resp.status >= 500:
+                logger.warning(
+                    "upstream %s answered %s at %s; trying the next endpoint", method, resp.status, base
+                )
+                last_error = error
+                continue
+            raise error
+        if last_error is not None:
+            raise last_error
+        raise UpstreamUnavailable(f"no upstream endpoint answered {method}: {last_network}")
+
+    async def get_operation(self, name: str, token: str, endpoint: str) -> Any:
+        """GET a long-running operation (``operations/...``) from the endpoint that created it."""
+        try:
+            async with self.session.get(f"{endpoint}/{name}", headers=self._auth(token)) as resp:
+                data = await resp.read()
+                if resp.status != 200:
+                    raise UpstreamHTTPError(parse_error(resp.status, data, resp.headers), endpoint)
+                return orjson.loads(data)
+        except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+            raise UpstreamUnavailable(f"polling {name} failed: {_describe(exc)}") from exc
+
+    # -- plain HTTP for OAuth ---------------------------------------------------------------------
+
+    async def post_form(self, url: str, form: Mapping[str, str]) -> tuple[int, Any]:
+        """POST a form (the OAuth token endpoint). Returns (status, JSON or ``{}``)."""
+        try:
+            async with self.session.post(url, data=dict(form)) as resp:
+                data = await resp.read()
+                try:
+                    return resp.status, orjson.loads(data) if data else {}
+                except orjson.JSONDecodeError:
+                    return resp.status, {
+                        "error": "invalid_response",
+                        "error_description": data[:200].decode("utf-8", "replace"),
+                    }
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamUnavailable(f"cannot reach {url}: {_describe(exc)}") from exc
+
+    async def get_json(self, url: str, token: str) -> tuple[int, Any]:
+        try:
+            async with self.session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+                data = await resp.read()
+                try:
+                    return resp.status, orjson.loads(data) if data else {}
+                except orjson.JSONDecodeError:
+                    return resp.status, {}
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamUnavailable(f"cannot reach {url}: {_describe(exc)}") from exc

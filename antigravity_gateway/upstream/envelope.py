@@ -1,0 +1,79 @@
+"""The v1internal envelope around a Gemini request, and unwrapping of the answers.
+
+Request::
+
+    {"model": <upstream id>, "project": <project>, "requestId": <fresh per attempt>,
+     "requestType": "agent" | "image_gen", "userAgent": "antigravity",
+     "request": {<GenerateContentRequest>, "sessionId": <conversation id>}}
+
+Answer: ``{"response": {<GenerateContentResponse>}, "traceId": ...}``; the trace id becomes the
+``responseId`` when the response has none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+# Fields of GenerateContentRequest that v1internal's inner request does not accept.
+_DROP_FROM_REQUEST = ("model",)
+
+
+def session_id_for(fingerprint: str) -> str:
+    """A stable upstream ``sessionId`` for a conversation: ``-<int63>`` from SHA-256, like Antigravity's."""
+    digest = hashlib.sha256(fingerprint.encode()).digest()
+    return "-" + str(int.from_bytes(digest[:8], "big") & 0x7FFFFFFFFFFFFFFF)
+
+
+def request_id(request_type: str) -> str:
+    if request_type == "image_gen":
+        return f"image_gen/{int(time.time() * 1000)}/{uuid.uuid4()}/12"
+    return f"agent/{int(time.time() * 1000)}/{uuid.uuid4().hex[:8]}"
+
+
+def wrap(request: dict[str, Any], *, model: str, project: str, session_id: str, request_type: str) -> bytes:
+    """Serialise the envelope for generateContent / streamGenerateContent. ``request`` is not mutated."""
+    inner = {k: v for k, v in request.items() if k not in _DROP_FROM_REQUEST}
+    if "sessionId" not in inner:
+        inner["sessionId"] = session_id
+    return orjson.dumps(
+        {
+            "model": model,
+            "project": project,
+            "requestId": request_id(request_type),
+            "requestType": request_type,
+            "userAgent": "antigravity",
+            "request": inner,
+        }
+    )
+
+
+def wrap_count_tokens(request: dict[str, Any], *, model: str) -> bytes:
+    """countTokens takes ``{"request": {"model", "contents"}}`` alone (a top-level model or project is
+    rejected upstream). A system instruction is counted as a leading user turn."""
+    contents = list(request.get("contents") or [])
+    system = request.get("systemInstruction")
+    if isinstance(system, dict) and system.get("parts"):
+        contents.insert(0, {"role": "user", "parts": system["parts"]})
+    return orjson.dumps({"request": {"model": f"models/{model}", "contents": contents}})
+
+
+def unwrap(payload: Any) -> dict[str, Any]:
+    """``{"response": X, "traceId": T}`` → X (with ``responseId`` = T when missing)."""
+    if not isinstance(payload, dict):
+        return {"candidates": []}
+    response = payload.get("response")
+    if not isinstance(response, dict):
+        response = (
+            {k: v for k, v in payload.items() if k != "traceId"}
+            if "candidates" in payload
+            else {"candidates": []}
+        )
+    trace = payload.get("traceId")
+    if trace and "responseId" not in response:
+        response["responseId"] = trace
+    return response

@@ -1,0 +1,157 @@
+"""Reading Google's error answers (``google.rpc.Status`` JSON) and the retry hints inside them.
+
+Retry hints, in order of trust: ``RetryInfo.retryDelay``, ``ErrorInfo.metadata.quotaResetDelay``,
+``quotaResetTimeStamp``, the ``Retry-After`` header, and finally phrases like "reset after 51s" in the
+message. The classification drives cooldowns in the scheduler.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+ErrorKind = Literal[
+    "rate_limited",
+    "quota_exhausted",
+    "capacity_exhausted",
+    "validation_required",
+    "forbidden",
+    "unauthenticated",
+    "not_found",
+    "server",
+    "client",
+]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
+_MESSAGE_DELAY = re.compile(
+    r"(?:reset|retry|try again)[^0-9]{0,20}?((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)", re.IGNORECASE
+)
+# A bare 429 ("Resource has been exhausted (e.g. check quota).") is usually a short rate limit, so
+# only these phrases, or the QUOTA_EXHAUSTED reason, mean the quota itself is gone.
+_QUOTA_PHRASES = ("exhausted your capacity", "quota will reset", "quota exhausted", "daily limit")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration(text: str) -> float | None:
+    """``"1.5s"``, ``"539.477544ms"``, ``"2h1m1s"`` → seconds; ``None`` when unreadable."""
+    text = text.strip()
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+
+
+def parse_timestamp(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass(slots=True)
+class RpcError:
+    """One upstream error answer, read. ``retry_after`` is seconds from now, when known."""
+
+    http_status: int
+    status: str
+    message: str
+    reason: str = ""
+    retry_after: float | None = None
+    validation_url: str = ""
+    details: list[Any] = field(default_factory=list)
+
+    @property
+    def kind(self) -> ErrorKind:
+        code, reason, message = self.http_status, self.reason, self.message.lower()
+        if code == 401:
+            return "unauthenticated"
+        if code == 403:
+            return "validation_required" if reason == "VALIDATION_REQUIRED" else "forbidden"
+        if code == 404:
+            return "not_found"
+        if code == 429 or self.status == "RESOURCE_EXHAUSTED":
+            if reason in ("MODEL_CAPACITY_EXHAUSTED", "MODEL_CAPACITY_EXCEEDED"):
+                return "capacity_exhausted"
+            if reason == "QUOTA_EXHAUSTED" or any(phrase in message for phrase in _QUOTA_PHRASES):
+                return "quota_exhausted"
+            return "rate_limited"
+        if code >= 500:
+            return "server"
+        return "client"
+
+
+def parse_error(http_status: int, body: bytes, headers: Mapping[str, str] | None = None) -> RpcError:
+    """Read an error answer. Bodies that are not google.rpc.Status JSON keep their text as the message."""
+    try:
+        payload = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        payload = {}
+    if isinstance(payload, list) and payload and isinstance(payload[0], dict):
+        payload = payload[0]  # JSON-array error bodies from streaming calls
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        text = body.decode("utf-8", "replace").strip()[:2000] or f"HTTP {http_status}"
+        error = {"message": text}
+    message = str(error.get("message") or f"HTTP {http_status}")
+    status = str(error.get("status") or "")
+    details = error.get("details") if isinstance(error.get("details"), list) else []
+    result = RpcError(http_status=http_status, status=status, message=message, details=list(details or []))
+
+    delays: dict[str, float] = {}
+    for detail in result.details:
+        if not isinstance(detail, dict):
+            continue
+        kind = str(detail.get("@type", ""))
+        if kind.endswith("google.rpc.ErrorInfo"):
+            result.reason = str(detail.get("reason") or "")
+            metadata = detail.get("metadata") or {}
+            if isinstance(metadata, dict):
+                if (delay := parse_duration(str(metadata.get("quotaResetDelay", "")))) is not None:
+                    delays["reset_delay"] = delay
+                if (stamp := parse_timestamp(str(metadata.get("quotaResetTimeStamp", "")))) is not None:
+                    delays["reset_stamp"] = max(0.0, stamp - time.time())
+                link = metadata.get("validation_link") or metadata.get("validation_url")
+                if link and not result.validation_url:
+                    result.validation_url = str(link)
+        elif kind.endswith("google.rpc.RetryInfo"):
+            if (delay := parse_duration(str(detail.get("retryDelay", "")))) is not None:
+                delays["retry_info"] = delay
+        elif kind.endswith("google.rpc.Help"):
+            links = detail.get("links") or []
+            if links and isinstance(links[0], dict) and links[0].get("url"):
+                result.validation_url = str(links[0]["url"])
+    if headers is not None and (header := headers.get("Retry-After") or headers.get("retry-after")):
+        try:
+            delays["header"] = max(0.0, float(header))
+        except ValueError:
+            if (stamp := _http_date(header)) is not None:
+                delays["header"] = max(0.0, stamp - time.time())
+    if (match := _MESSAGE_DELAY.search(message)) and (delay := parse_duration(match.group(1))) is not None:
+        delays["message"] = delay
+    for source in ("retry_info", "reset_delay", "reset_stamp", "header", "message"):
+        if source in delays:
+            result.retry_after = delays[source]
+            break
+    return result
+
+
+def _http_date(text: str) -> float | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def google_error_body(code: int, message: str, status: str, details: list[Any] | None = None) -> bytes:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return orjson.dumps({"error": error})

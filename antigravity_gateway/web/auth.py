@@ -1,0 +1,71 @@
+"""Client authentication, as pure ASGI middleware.
+
+The key may come in ``Authorization: Bearer``, ``x-api-key``, ``x-goog-api-key`` or ``?key=``; it is
+compared in constant time and never forwarded upstream. Modes: ``off``; ``strict`` (every route);
+``all_except_health`` (``/healthz`` is open); ``auto`` (off unless LAN access is on). With auth on and no
+key configured every request fails closed, with a message naming the setting to set.
+"""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from antigravity_gateway.errors import AuthenticationError
+from antigravity_gateway.settings import Settings
+from antigravity_gateway.web.dialect import dialect_for, error_response
+
+_HEALTH_PATHS = frozenset({"/healthz", "/health"})
+# The dashboard and its admin API have their own login; Claude Code's connectivity probe is harmless.
+_OPEN_PREFIXES = ("/api/hello",)
+
+
+def client_key(headers: Headers, query_string: bytes) -> str:
+    authorization = headers.get("authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    for name in ("x-api-key", "x-goog-api-key"):
+        if value := headers.get(name):
+            return value.strip()
+    if query_string and b"key=" in query_string:
+        for name, value in parse_qsl(query_string.decode("latin-1")):
+            if name == "key":
+                return value.strip()
+    return ""
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.mode = settings.effective_auth_mode
+        self.key = settings.api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.mode == "off" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if (self.mode == "all_except_health" and path in _HEALTH_PATHS) or path.startswith(_OPEN_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if not self.key:
+            error = AuthenticationError(
+                f"authentication is on (auth mode {self.mode}) but no API key is configured: set AGW_API_KEY "
+                "(or api_key in config.toml), or AGW_AUTH_MODE=off for a gateway on 127.0.0.1 only",
+                google_status="UNAUTHENTICATED",
+            )
+        else:
+            given = client_key(headers, scope.get("query_string", b"")).encode()
+            if hmac.compare_digest(given, self.key):
+                await self.app(scope, receive, send)
+                return
+            error = AuthenticationError(
+                "missing API key" if not given else "invalid API key",
+                google_status="UNAUTHENTICATED",
+            )
+        response = error_response(error, dialect_for(path, headers))
+        await response(scope, receive, send)

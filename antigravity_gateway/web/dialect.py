@@ -1,0 +1,79 @@
+"""Which API a request speaks, and how each one renders a :class:`GatewayError`.
+
+The route decides (``/v1beta/...`` is Gemini, ``/v1/messages`` Anthropic, ``/v1/chat/...`` OpenAI).
+``GET /v1/models`` is shared by three clients and is decided by headers: ``x-goog-api-key`` or
+``x-goog-api-client`` → Gemini, ``anthropic-version`` → Anthropic, else OpenAI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import orjson
+from starlette.responses import Response
+
+from antigravity_gateway.errors import GatewayError
+from antigravity_gateway.protocols import gemini
+
+Dialect = Literal["gemini", "openai", "anthropic"]
+
+_GEMINI_PREFIXES = ("/v1beta/", "/v1alpha/", "/v1internal")
+
+
+def dialect_for(path: str, headers: Mapping[str, str]) -> Dialect:
+    if path.startswith(_GEMINI_PREFIXES) or path == "/healthz":
+        return "gemini"
+    if path.startswith("/v1/messages") or path.startswith("/api/"):
+        return "anthropic"
+    if path.startswith("/v1/models"):
+        last = path.rsplit("/", 1)[-1]
+        if ":" in last or path.endswith("/countTokens"):
+            return "gemini"
+        if "x-goog-api-key" in headers or "x-goog-api-client" in headers:
+            return "gemini"
+        if "anthropic-version" in headers:
+            return "anthropic"
+    return "openai"
+
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+_OPENAI_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded", 404: "not_found"}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def error_response(exc: GatewayError, dialect: Dialect) -> Response:
+    """The error as the client's own API would send it, with ``Retry-After`` when known."""
+    headers: dict[str, str] = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    status = exc.status
+    if dialect == "gemini":
+        body = gemini.error_body(exc)
+    elif dialect == "openai":
+        error = {
+            "message": exc.message,
+            "type": _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
+            "param": exc.param,
+            "code": _OPENAI_CODES.get(status, exc.google_status.lower()),
+        }
+        body = orjson.dumps({"error": error})
+    else:
+        kind = _ANTHROPIC_TYPES.get(status, "api_error")
+        body = orjson.dumps({"type": "error", "error": {"type": kind, "message": exc.message}})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)

@@ -1,0 +1,150 @@
+"""Gemini-native routes: ``/v1beta/models...``, the same under ``/v1`` (google-genai 3.x) and ``/v1alpha``.
+
+``POST /<version>/models/<model>:generateContent | :streamGenerateContent | :countTokens`` and
+``POST /<version>/models/<model>/countTokens``; ``GET /<version>/models[/<model>]``.
+Streams: ``alt=sse`` or no ``alt`` → SSE exactly as Google frames it (``data: <json>`` + blank line, no
+``[DONE]``, no comments); ``alt=json`` → a streamed JSON array (google-generativeai's REST transport).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from antigravity_gateway.core.models_map import strip_model_prefix
+from antigravity_gateway.core.pipeline import Call, Pipeline, Served
+from antigravity_gateway.errors import GatewayError, InvalidRequest, NotFound
+from antigravity_gateway.protocols import gemini, protojson
+from antigravity_gateway.protocols.sse import encode_data
+from antigravity_gateway.web.body import read_json
+
+logger = logging.getLogger(__name__)
+
+VERSIONS = ("v1beta", "v1", "v1alpha")
+UNSUPPORTED = {
+    "embedContent": "embeddings",
+    "batchEmbedContents": "embeddings",
+    "predict": "Imagen predictions",
+    "predictLongRunning": "long-running predictions",
+    "generateAnswer": "attributed question answering",
+    "batchGenerateContent": "batch generation",
+}
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _pipeline(request: Request) -> Pipeline:
+    pipeline: Pipeline = request.app.state.pipeline
+    return pipeline
+
+
+def served_headers(served: Served) -> dict[str, str]:
+    return {"x-agw-upstream-model": served.upstream_model}
+
+
+async def list_models(request: Request) -> Response:
+    pipeline = _pipeline(request)
+    await request.app.state.ensure_catalog()
+    entries = [gemini.model_entry(m, pipeline.model_spec(m) or {}) for m in pipeline.model_ids()]
+    page = gemini.model_list_page(
+        entries,
+        page_size=request.query_params.get("pageSize") or request.query_params.get("page_size"),
+        page_token=request.query_params.get("pageToken") or request.query_params.get("page_token"),
+    )
+    return Response(orjson.dumps(page), media_type="application/json")
+
+
+async def get_model(request: Request) -> Response:
+    pipeline = _pipeline(request)
+    await request.app.state.ensure_catalog()
+    model_id = strip_model_prefix(request.path_params["rest"])
+    spec = pipeline.model_spec(model_id)
+    if spec is None:
+        raise NotFound(f"models/{model_id} is not found for API version {request.url.path.split('/')[1]}")
+    return Response(orjson.dumps(gemini.model_entry(model_id, spec)), media_type="application/json")
+
+
+async def model_action(request: Request) -> Response:
+    model, method = gemini.parse_action(request.path_params["rest"])
+    model = strip_model_prefix(model)
+    if method in ("generateContent", "streamGenerateContent"):
+        body = await read_json(request, request.app.state.settings.max_body_bytes)
+        try:
+            normalized = protojson.normalize_request(body)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        if not normalized.get("contents"):
+            raise InvalidRequest("contents is not specified", param="contents")
+        call = Call(model=model, request=normalized)
+        if method == "generateContent":
+            return await _generate(request, call)
+        return await _stream(request, call)
+    if method == "countTokens":
+        body = await read_json(request, request.app.state.settings.max_body_bytes)
+        try:
+            normalized = protojson.normalize_count_tokens(body)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        if not normalized.get("contents"):
+            raise InvalidRequest("contents is not specified", param="contents")
+        result, served = await _pipeline(request).count_tokens(model, normalized)
+        return Response(orjson.dumps(result), media_type="application/json", headers=served_headers(served))
+    if method in UNSUPPORTED:
+        raise InvalidRequest(
+            f"{method} is not supported: the Cloud Code upstream behind this gateway has no {UNSUPPORTED[method]}"
+        )
+    raise NotFound(
+        f"unknown method {method or '(none)'!r} on models/{model}; expected generateContent, "
+        "streamGenerateContent or countTokens"
+    )
+
+
+async def _generate(request: Request, call: Call) -> Response:
+    result, served = await _pipeline(request).generate(call)
+    return Response(orjson.dumps(result), media_type="application/json", headers=served_headers(served))
+
+
+async def _stream(request: Request, call: Call) -> Response:
+    alt = gemini.alt_of(dict(request.query_params))
+    events, served = await _pipeline(request).stream(call)
+    headers = {**STREAM_HEADERS, **served_headers(served)}
+    if alt == "json":
+        return StreamingResponse(_json_array(events), media_type="application/json", headers=headers)
+    return StreamingResponse(_sse(events), media_type="text/event-stream", headers=headers)
+
+
+async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    try:
+        async for event in events:
+            yield encode_data(orjson.dumps(event))
+    except GatewayError as exc:
+        logger.warning("stream ended by an upstream error: %s", exc.message)
+        yield encode_data(gemini.error_body(exc))
+
+
+async def _json_array(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    first = True
+    try:
+        async for event in events:
+            yield (gemini.ARRAY_OPEN if first else gemini.ARRAY_SEP) + orjson.dumps(event)
+            first = False
+    except GatewayError as exc:
+        logger.warning("stream ended by an upstream error: %s", exc.message)
+        yield (gemini.ARRAY_OPEN if first else gemini.ARRAY_SEP) + gemini.error_body(exc)
+        first = False
+    yield (gemini.ARRAY_OPEN if first else b"") + gemini.ARRAY_CLOSE
+
+
+def routes() -> list[Route]:
+    result: list[Route] = []
+    for version in VERSIONS:
+        if version != "v1":  # GET /v1/models[/id] is shared with OpenAI and Anthropic (models_routes)
+            result.append(Route(f"/{version}/models", list_models, methods=["GET"]))
+            result.append(Route(f"/{version}/models/{{rest:path}}", get_model, methods=["GET"]))
+        result.append(Route(f"/{version}/models/{{rest:path}}", model_action, methods=["POST"]))
+    return result

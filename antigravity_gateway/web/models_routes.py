@@ -1,0 +1,79 @@
+"""``GET /v1/models`` and ``GET /v1/models/{id}``: one path, three clients, decided by headers.
+
+google-genai 3.x sends ``x-goog-api-key``/``x-goog-api-client`` (Gemini shape, paginated); the
+anthropic SDK and Claude Code send ``anthropic-version`` (Anthropic shape); anything else gets
+OpenAI's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from antigravity_gateway.core.models_map import strip_model_prefix
+from antigravity_gateway.core.pipeline import Pipeline
+from antigravity_gateway.errors import NotFound
+from antigravity_gateway.web import gemini_routes
+from antigravity_gateway.web.dialect import dialect_for
+
+#: A fixed creation time for the listed models (the upstream gives none).
+CREATED = 1735689600
+CREATED_ISO = "2025-01-01T00:00:00Z"
+
+
+def openai_model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": CREATED, "owned_by": "google"}
+
+
+def anthropic_model(model_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "model",
+        "id": model_id,
+        "display_name": str(spec.get("displayName") or model_id),
+        "created_at": CREATED_ISO,
+    }
+
+
+async def list_models(request: Request) -> Response:
+    dialect = dialect_for(request.url.path, request.headers)
+    if dialect == "gemini":
+        return await gemini_routes.list_models(request)
+    pipeline: Pipeline = request.app.state.pipeline
+    await request.app.state.ensure_catalog()
+    ids = pipeline.model_ids()
+    if dialect == "anthropic":
+        data = [anthropic_model(m, pipeline.model_spec(m) or {}) for m in ids]
+        body: dict[str, Any] = {
+            "data": data,
+            "has_more": False,
+            "first_id": ids[0] if ids else None,
+            "last_id": ids[-1] if ids else None,
+        }
+    else:
+        body = {"object": "list", "data": [openai_model(m) for m in ids]}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def get_model(request: Request) -> Response:
+    dialect = dialect_for(request.url.path, request.headers)
+    if dialect == "gemini":
+        return await gemini_routes.get_model(request)
+    pipeline: Pipeline = request.app.state.pipeline
+    await request.app.state.ensure_catalog()
+    model_id = strip_model_prefix(request.path_params["rest"])
+    spec = pipeline.model_spec(model_id)
+    if spec is None:
+        raise NotFound(f"The model '{model_id}' does not exist", param="model")
+    body = anthropic_model(model_id, spec) if dialect == "anthropic" else openai_model(model_id)
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{rest:path}", get_model, methods=["GET"]),
+    ]
