@@ -172,13 +172,14 @@ class Pipeline:
         attempt: Callable[[Account, str, str], Awaitable[T]],
     ) -> T:
         model = served.upstream_model
-        tried: set[str] = set()
+        excluded: set[str] = set()  # accounts that cannot serve this request (auth, forbidden)
+        failed: set[str] = set()  # accounts that failed transiently (5xx, network): others first
         refreshed: set[str] = set()
         last: GatewayError | None = None
         waited = 0.0
         while served.attempts < self.settings.max_attempts:
             try:
-                account = self.scheduler.pick(model, session_key, exclude=tried)
+                account = self._pick(model, session_key, excluded, failed)
             except AllAccountsCoolingDown as exc:
                 wait = exc.retry_after or 0.0
                 if waited + wait <= self.settings.retry_max_wait:
@@ -200,16 +201,16 @@ class Pipeline:
                 return await attempt(account, token, project)
             except AccountError as exc:
                 logger.warning("account %s unusable: %s", account.email, exc.message)
-                tried.add(account.id)
+                excluded.add(account.id)
                 last = exc
             except UpstreamHTTPError as exc:
                 error = exc.error
                 last = _upstream_error(error)
-                if not await self._after_error(account, model, error, token, refreshed, tried):
+                if not await self._after_error(account, model, error, token, refreshed, excluded, failed):
                     raise last from None
             except UpstreamUnavailable as exc:
                 logger.warning("account %s: %s", account.email, exc.message)
-                tried.add(account.id)
+                failed.add(account.id)
                 last = exc
         if last is None:
             raise NoAccountAvailable("no attempt could be made")
@@ -218,8 +219,26 @@ class Pipeline:
             last.retry_after = soonest
         raise last
 
+    def _pick(self, model: str, session_key: str | None, excluded: set[str], failed: set[str]) -> Account:
+        """Untried accounts first; when only accounts that failed transiently remain, one of them again."""
+        try:
+            return self.scheduler.pick(model, session_key, exclude=excluded | failed)
+        except AllAccountsCoolingDown:
+            raise
+        except NoAccountAvailable:
+            if not failed:
+                raise
+            return self.scheduler.pick(model, session_key, exclude=excluded)
+
     async def _after_error(
-        self, account: Account, model: str, error: RpcError, token: str, refreshed: set[str], tried: set[str]
+        self,
+        account: Account,
+        model: str,
+        error: RpcError,
+        token: str,
+        refreshed: set[str],
+        excluded: set[str],
+        failed: set[str],
     ) -> bool:
         """Record what an error says about the account; ``True`` when another attempt makes sense."""
         kind = error.kind
@@ -245,10 +264,10 @@ class Pipeline:
                 try:
                     await self.pool.access_token(account, stale=token)
                 except AccountError:
-                    tried.add(account.id)
+                    excluded.add(account.id)
             else:
                 self.scheduler.cool(account, ANY_MODEL, UNAUTHENTICATED_COOLDOWN, kind, error.message)
-                tried.add(account.id)
+                excluded.add(account.id)
         elif kind == "validation_required":
             await self.pool.set_status(
                 account,
@@ -257,12 +276,12 @@ class Pipeline:
                 until=time.time() + VALIDATION_RETRY_SECONDS,
                 url=error.validation_url,
             )
-            tried.add(account.id)
+            excluded.add(account.id)
         elif kind == "forbidden":
             self.scheduler.cool(account, ANY_MODEL, FORBIDDEN_COOLDOWN, kind, error.message)
-            tried.add(account.id)
+            excluded.add(account.id)
         elif kind == "server":
-            tried.add(account.id)
+            failed.add(account.id)
         else:
             return False
         return True

@@ -1,0 +1,177 @@
+"""Shared fixtures: the emulator of Google, a running gateway on a loopback port, a temp home.
+
+``emulator`` is one server for the whole session whose state is reset for every test.
+``gateway`` starts a real uvicorn server (in a thread) for one test against that emulator, with one
+account already added the normal way; ``gateway_factory`` takes options (accounts, settings).
+Everything waits on readiness, never on sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import uvicorn
+
+from antigravity_gateway.accounts.catalog import ModelCatalog
+from antigravity_gateway.accounts.pool import AccountPool
+from antigravity_gateway.emulator import Emulator, EmulatorAccount, EmulatorServer
+from antigravity_gateway.server import uvicorn_config
+from antigravity_gateway.settings import Settings
+from antigravity_gateway.store.base import Account
+from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.upstream.client import UpstreamClient
+
+CLIENT_ID = "test-client.apps.example"
+CLIENT_SECRET = "test-secret"
+ENDPOINTS = ("sandbox", "daily", "prod")
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    server = EmulatorServer(Emulator(), host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> Iterator[Emulator]:
+    emu = emulator_server.emu
+    emu.reset()
+    emu.onboard_polls = 1
+    emu.chunk_delay = 0.0
+    emu.add_client(CLIENT_ID, CLIENT_SECRET)
+    yield emu
+    emu.reset()
+
+
+def make_account(email: str, **kwargs: Any) -> EmulatorAccount:
+    """An emulated Google account whose refresh token is ``1//<local part>``."""
+    kwargs.setdefault("client_id", CLIENT_ID)
+    return EmulatorAccount(email=email, refresh_token="1//" + email.split("@")[0], **kwargs)
+
+
+def make_settings(home: Path, server: EmulatorServer, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "home": home,
+        "host": "127.0.0.1",
+        "port": 0,
+        "api_key": "",
+        "auth_mode": "off",
+        "upstream_endpoints": [server.endpoint(name) for name in ENDPOINTS],
+        "oauth_token_url": server.token_url,
+        "oauth_userinfo_url": server.userinfo_url,
+        "oauth_client_id": CLIENT_ID,
+        "oauth_client_secret": CLIENT_SECRET,
+        "onboard_poll_interval": 0.01,
+        "retry_max_wait": 3.0,
+        "log_level": "INFO",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def add_accounts(
+    settings: Settings, refresh_tokens: list[str], *, catalogs: bool = True
+) -> list[Account]:
+    """Add accounts the way ``agw accounts add`` does (refresh, email, project, models)."""
+    added = []
+    async with SQLiteStore(settings.db_path) as store, UpstreamClient(settings) as http:
+        pool = AccountPool(settings, store, http)
+        await pool.load()
+        for token in refresh_tokens:
+            account = await pool.add(token)
+            if catalogs:
+                await ModelCatalog(pool).refresh(account)
+            added.append(account)
+    return added
+
+
+class GatewayThread:
+    """A uvicorn server running the gateway in a thread, on an ephemeral port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server = uvicorn.Server(uvicorn_config(settings, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, name="gateway", daemon=True)
+
+    def start(self) -> str:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the gateway failed to start")
+            self.thread.join(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@dataclass
+class Gateway:
+    """A running gateway: ``url``, its ``settings``, its ``accounts`` and the emulator behind it."""
+
+    url: str
+    settings: Settings
+    emulator: Emulator
+    accounts: list[Account]
+    thread: GatewayThread
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def http(self, **kwargs: Any) -> httpx.Client:
+        client = httpx.Client(base_url=self.url, timeout=30, **kwargs)
+        self.clients.append(client)
+        return client
+
+    @property
+    def state(self) -> Any:
+        """The app's state (pool, scheduler, catalog): for assertions on what the gateway decided."""
+        app = self.thread.server.config.loaded_app
+        while not hasattr(app, "state"):
+            app = app.app
+        return app.state
+
+
+GatewayFactory = Callable[..., Gateway]
+
+
+@pytest.fixture
+def gateway_factory(
+    tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer
+) -> Iterator[GatewayFactory]:
+    started: list[Gateway] = []
+
+    def start(accounts: list[EmulatorAccount] | None = None, **overrides: Any) -> Gateway:
+        if accounts is None:
+            accounts = [make_account("alice@example.com")]
+        for account in accounts:
+            emulator.add_account(account)
+        settings = make_settings(tmp_path / f"home{len(started)}", emulator_server, **overrides)
+        added = asyncio.run(add_accounts(settings, [a.refresh_token for a in accounts])) if accounts else []
+        thread = GatewayThread(settings)
+        url = thread.start()
+        gateway = Gateway(url=url, settings=settings, emulator=emulator, accounts=added, thread=thread)
+        started.append(gateway)
+        emulator.clear_requests()
+        return gateway
+
+    yield start
+    for gateway in started:
+        for client in gateway.clients:
+            client.close()
+        gateway.thread.stop()
+
+
+@pytest.fixture
+def gateway(gateway_factory: GatewayFactory) -> Gateway:
+    return gateway_factory()
