@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import tempfile
 import time
@@ -261,7 +260,6 @@ print(c.models.generate_content(model='gemini-2.5-flash', contents='Hello').text
 Real use: add your Google accounts (`agw accounts add --refresh-token ...`) and run `agw serve`.
 """
     )
-    os.environ.setdefault("AGW_LOG_LEVEL", "WARNING")
     try:
         run_server(settings)
     finally:
