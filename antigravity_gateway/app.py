@@ -26,11 +26,13 @@ from antigravity_gateway.accounts.scheduler import Scheduler
 from antigravity_gateway.core.pipeline import Pipeline
 from antigravity_gateway.errors import GatewayError, NotFound
 from antigravity_gateway.settings import Settings
+from antigravity_gateway.store.request_log import RequestLogger, current_record
 from antigravity_gateway.store.sqlite import SQLiteStore
 from antigravity_gateway.upstream.client import UpstreamClient
 from antigravity_gateway.web import gemini_routes, models_routes
 from antigravity_gateway.web.auth import AuthMiddleware
 from antigravity_gateway.web.dialect import dialect_for, error_response
+from antigravity_gateway.web.request_log import RequestLogMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ async def claude_hello(request: Request) -> Response:
 
 def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
+    if (record := current_record.get()) is not None and not record.error:
+        record.error = exc.message[:2000]
     return error_response(exc, dialect_for(request.url.path, request.headers))
 
 
@@ -88,7 +92,14 @@ def build_routes() -> list[BaseRoute]:
 def build_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with SQLiteStore(settings.db_path) as store, UpstreamClient(settings) as http:
+        async with (
+            SQLiteStore(settings.db_path) as store,
+            UpstreamClient(settings) as http,
+            RequestLogger(
+                store, keep_days=settings.request_log_days, max_rows=settings.request_log_max_rows
+            ) as log,
+        ):
+            app.state.request_logger = log
             pool = AccountPool(settings, store, http)
             await pool.load()
             catalog = ModelCatalog(pool)
@@ -100,6 +111,7 @@ def build_app(settings: Settings) -> Starlette:
             app.state.catalog = catalog
             app.state.scheduler = scheduler
             app.state.pipeline = Pipeline(settings, http, pool, catalog, scheduler)
+            app.state.loop = asyncio.get_running_loop()
             app.state.ensure_catalog = _catalog_waiter(pool, catalog)
             tasks = [
                 asyncio.create_task(_every(SYNC_INTERVAL, pool.sync), name="agw-account-sync"),
@@ -122,7 +134,7 @@ def build_app(settings: Settings) -> Starlette:
 
     return Starlette(
         routes=build_routes(),
-        middleware=[Middleware(AuthMiddleware, settings=settings)],
+        middleware=[Middleware(RequestLogMiddleware), Middleware(AuthMiddleware, settings=settings)],
         exception_handlers={
             GatewayError: _gateway_error,
             HTTPException: _http_error,

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 AuthMode = Literal["off", "strict", "all_except_health", "auto"]
+SchedulingMode = Literal["balance", "cache-first", "performance", "fixed"]
 
 #: Google's v1internal hosts, in the fallback order Antigravity uses (sandbox-daily, daily, prod).
 DEFAULT_UPSTREAM_ENDPOINTS = [
@@ -27,6 +28,7 @@ DEFAULT_UPSTREAM_ENDPOINTS = [
     "https://daily-cloudcode-pa.googleapis.com/v1internal",
     "https://cloudcode-pa.googleapis.com/v1internal",
 ]
+DEFAULT_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
 DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"
 DEFAULT_USERINFO_URL = "https://www.googleapis.com/oauth2/v2/userinfo"
 
@@ -68,6 +70,7 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = Field(default=20.0, gt=0)
     upstream_read_timeout: float = Field(default=300.0, gt=0)
 
+    oauth_auth_url: str = DEFAULT_AUTH_URL
     oauth_token_url: str = DEFAULT_TOKEN_URL
     oauth_userinfo_url: str = DEFAULT_USERINFO_URL
     oauth_client_id: str = ""
@@ -81,6 +84,16 @@ class Settings(BaseSettings):
     models_refresh_interval: float = Field(default=600.0, ge=10)
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     model_mapping: dict[str, str] = Field(default_factory=dict)
+
+    scheduling_mode: SchedulingMode = "balance"
+    fixed_account: str = ""
+    cache_first_max_wait: float = Field(default=60.0, ge=0)
+    quota_protection: float = Field(default=0.0, ge=0, le=100)
+
+    admin_password: str = ""
+    request_log_days: float = Field(default=30.0, gt=0)
+    request_log_max_rows: int = Field(default=200_000, ge=100)
+    debug_capture: bool = False
     log_level: str = "INFO"
 
     @field_validator("upstream_endpoints", mode="before")

@@ -64,13 +64,27 @@ class ModelCatalog:
             return None
         return model in (catalog.data.get("models") or {})
 
-    def reset_time(self, account_id: str, model: str) -> float | None:
+    def _quota(self, account_id: str, model: str) -> dict[str, Any] | None:
         catalog = self.catalogs.get(account_id)
         spec = (catalog.data.get("models") or {}).get(model) if catalog else None
         quota = spec.get("quotaInfo") if isinstance(spec, dict) else None
-        if isinstance(quota, dict) and quota.get("resetTime"):
+        return quota if isinstance(quota, dict) else None
+
+    def reset_time(self, account_id: str, model: str) -> float | None:
+        quota = self._quota(account_id, model)
+        if quota and quota.get("resetTime"):
             return parse_timestamp(str(quota["resetTime"]))
         return None
+
+    def remaining(self, account_id: str, model: str) -> float | None:
+        """The fraction (0..1) of the account's quota left for the model, when Google told us."""
+        quota = self._quota(account_id, model)
+        if quota is None:
+            return None
+        try:
+            return float(quota.get("remainingFraction", 0.0))
+        except (TypeError, ValueError):
+            return None
 
     async def refresh(self, account: Account) -> None:
         token = await self.pool.access_token(account)

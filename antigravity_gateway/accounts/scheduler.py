@@ -1,10 +1,19 @@
-"""Which account serves a request: cooldowns per account and model, and sticky conversations.
+"""Which account serves a request: cooldowns per account and model, sticky conversations, modes.
 
-Choice: among usable accounts that are not cooling down for the model (and have it, when their
-catalog is known), a conversation keeps the account it is bound to while that account is healthy
-(warm upstream prompt cache); otherwise the least recently used account wins and the conversation is
-bound to it. When every account is cooling down, :class:`AllAccountsCoolingDown` carries the soonest
-recovery. Cooldowns and bindings are written through to the store, so they survive a restart.
+Candidates are the usable accounts that are not cooling down for the model, have it (when their
+catalog is known) and, with quota protection on, have at least that share of its quota left. Then,
+by ``scheduling_mode``:
+
+- ``balance`` (default): a conversation keeps the account it is bound to while that account is
+  healthy (warm upstream prompt cache); new conversations go to the account with the most quota left
+  for the model (10 % steps), then the soonest reset, then the least recent use, and are bound to it.
+- ``cache-first``: like balance, but when the conversation's account is cooling down for at most
+  ``cache_first_max_wait`` seconds the request waits for it instead of switching.
+- ``performance``: the account with the fewest requests in flight; no stickiness.
+- ``fixed``: always ``fixed_account`` while it can serve; otherwise as balance.
+
+When every account is cooling down, :class:`AllAccountsCoolingDown` carries the soonest recovery.
+Cooldowns and bindings are written through to the store, so they survive a restart.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ class Scheduler:
         self.catalog = catalog
         self.cooldowns: dict[tuple[str, str], Cooldown] = {}
         self.bindings: dict[str, str] = {}
+        self.in_flight: dict[str, int] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     async def load(self) -> None:
@@ -83,7 +93,8 @@ class Scheduler:
     # -- choice -----------------------------------------------------------------------------------
 
     def pick(self, model: str, session_key: str | None, exclude: Collection[str] = ()) -> Account:
-        """The account for the next attempt. Raises when none can serve now."""
+        """The account for the next attempt, following ``scheduling_mode``. Raises when none can serve now."""
+        settings = self.pool.settings
         now = time.time()
         usable = [a for a in self.pool.accounts.values() if a.usable and a.id not in exclude]
         if not usable:
@@ -97,23 +108,85 @@ class Scheduler:
                 f"every account is cooling down for {model}; the first one recovers in {soonest - now:.0f}s",
                 retry_after=max(1.0, soonest - now),
             )
-        having = [a for a in ready if self.catalog.has_model(a.id, model) is not False]
-        candidates = having or ready
+        if settings.quota_protection > 0:
+            ready = self._protect(ready, model, settings.quota_protection, now)
+        candidates = [a for a in ready if self.catalog.has_model(a.id, model) is not False] or ready
+
+        if settings.scheduling_mode == "fixed" and settings.fixed_account:
+            for account in candidates:
+                if settings.fixed_account in (account.id, account.email):
+                    return self._use(account, now)
+        if settings.scheduling_mode == "performance":
+            account = min(candidates, key=lambda a: (self.in_flight.get(a.id, 0), a.last_used_at))
+            return self._use(account, now)
+        if session_key is not None and (bound := self.bindings.get(session_key)) is not None:
+            for account in candidates:
+                if account.id == bound:
+                    return self._use(account, now)
+        account = min(candidates, key=lambda a: self._preference(a, model))
         if session_key is not None:
-            bound = self.bindings.get(session_key)
-            if bound is not None:
-                for account in candidates:
-                    if account.id == bound:
-                        account.last_used_at = now
-                        return account
-        account = min(candidates, key=lambda a: (-a.priority, a.last_used_at, a.created_at))
+            self.bind(session_key, account)
+        return self._use(account, now)
+
+    def _preference(self, account: Account, model: str) -> tuple[float, ...]:
+        """Lower is better: priority, then more quota left (in 10 % steps), sooner reset, least recent use."""
+        remaining = self.catalog.remaining(account.id, model)
+        reset = self.catalog.reset_time(account.id, model)
+        step = -round((1.0 if remaining is None else remaining) * 10)
+        return (-account.priority, step, reset if reset is not None else float("inf"), account.last_used_at)
+
+    def _protect(self, ready: list[Account], model: str, threshold: float, now: float) -> list[Account]:
+        """Quota protection: accounts below ``threshold`` % for the model sit out until their reset."""
+        kept = [
+            a for a in ready if (r := self.catalog.remaining(a.id, model)) is None or r * 100 >= threshold
+        ]
+        if kept:
+            return kept
+        resets = [t for a in ready if (t := self.catalog.reset_time(a.id, model)) is not None and t > now]
+        raise AllAccountsCoolingDown(
+            f"every account is below the quota protection threshold ({threshold:g} %) for {model}",
+            retry_after=max(1.0, min(resets) - now) if resets else 60.0,
+        )
+
+    def _use(self, account: Account, now: float) -> Account:
         account.last_used_at = now
-        if session_key is not None and self.bindings.get(session_key) != account.id:
-            if len(self.bindings) >= MAX_BINDINGS:
-                self.bindings.pop(next(iter(self.bindings)))
-            self.bindings[session_key] = account.id
-            self._persist(self.pool.store.save_binding(session_key, account.id))
         return account
+
+    def bind(self, session_key: str, account: Account) -> None:
+        if self.bindings.get(session_key) == account.id:
+            return
+        if len(self.bindings) >= MAX_BINDINGS:
+            self.bindings.pop(next(iter(self.bindings)))
+        self.bindings[session_key] = account.id
+        self._persist(self.pool.store.save_binding(session_key, account.id))
+
+    def clear_bindings(self, account_id: str | None = None) -> None:
+        if account_id is None:
+            self.bindings.clear()
+        else:
+            self.bindings = {k: v for k, v in self.bindings.items() if v != account_id}
+        self._persist(self.pool.store.clear_bindings(account_id))
+
+    def bound_wait(self, model: str, session_key: str | None) -> float:
+        """cache-first: seconds to wait for the conversation's own account (0 when it is ready or gone)."""
+        settings = self.pool.settings
+        if settings.scheduling_mode != "cache-first" or session_key is None:
+            return 0.0
+        account = self.pool.accounts.get(self.bindings.get(session_key, ""))
+        if account is None or not account.usable:
+            return 0.0
+        wait = self.cooling_until(account.id, model) - time.time()
+        return wait if 0 < wait <= settings.cache_first_max_wait else 0.0
+
+    def started(self, account: Account) -> None:
+        self.in_flight[account.id] = self.in_flight.get(account.id, 0) + 1
+
+    def finished(self, account: Account) -> None:
+        count = self.in_flight.get(account.id, 0) - 1
+        if count > 0:
+            self.in_flight[account.id] = count
+        else:
+            self.in_flight.pop(account.id, None)
 
     def soonest_recovery(self, model: str) -> float | None:
         """Seconds until some usable account may serve ``model`` again (``None`` if one can now)."""

@@ -22,6 +22,7 @@ stream (the adapter renders it in its protocol).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -45,7 +46,8 @@ from antigravity_gateway.errors import (
 )
 from antigravity_gateway.protocols.sse import SSEDecoder
 from antigravity_gateway.settings import Settings
-from antigravity_gateway.store.base import Account
+from antigravity_gateway.store.base import Account, RequestRecord
+from antigravity_gateway.store.request_log import current_record, record_usage
 from antigravity_gateway.upstream import envelope
 from antigravity_gateway.upstream.client import StreamResponse, UpstreamClient, UpstreamHTTPError
 from antigravity_gateway.upstream.rpc_error import RpcError, parse_error
@@ -73,12 +75,41 @@ class Call:
 
 @dataclass(slots=True)
 class Served:
-    """Which account and upstream model served a call, filled in as the call proceeds."""
+    """Which account and upstream model served a call, filled in as the call proceeds, and mirrored
+    into the request's log record when there is one."""
 
     upstream_model: str = ""
     account_email: str = ""
     attempts: int = 0
     started: float = field(default_factory=time.perf_counter)
+    record: RequestRecord | None = None
+    release: Callable[[], None] | None = None  # set by a stream: ends the account's in-flight count
+
+    @classmethod
+    def begin(cls, model: str, upstream_model: str, *, stream: bool) -> Served:
+        record = current_record.get()
+        if record is not None:
+            record.model, record.upstream_model, record.stream = model, upstream_model, stream
+        return cls(upstream_model=upstream_model, record=record)
+
+    def attempt(self, account: Account) -> None:
+        self.attempts += 1
+        self.account_email = account.email
+        if self.record is not None:
+            self.record.account_id, self.record.account_email = account.id, account.email
+            self.record.attempts = self.attempts
+
+    def first_byte(self) -> None:
+        if self.record is not None and self.record.ttfb_ms is None:
+            self.record.ttfb_ms = (time.perf_counter() - self.started) * 1000
+
+    def usage(self, response: dict[str, Any]) -> None:
+        if self.record is not None and "usageMetadata" in response:
+            record_usage(self.record, response["usageMetadata"])
+
+    def failed(self, error: GatewayError) -> None:
+        if self.record is not None:
+            self.record.error = error.message[:2000]
 
 
 class Pipeline:
@@ -107,7 +138,7 @@ class Pipeline:
     # -- public entry points ----------------------------------------------------------------------
 
     async def generate(self, call: Call) -> tuple[dict[str, Any], Served]:
-        served = Served(upstream_model=self.resolve(call.model))
+        served = Served.begin(call.model, self.resolve(call.model), stream=False)
         session_key = call.session_key or conversation_key(call.request)
         request_type = call.request_type or _request_type(served.upstream_model)
 
@@ -119,14 +150,17 @@ class Pipeline:
                 session_id=envelope.session_id_for(session_key or account.id),
                 request_type=request_type,
             )
-            return envelope.unwrap(await self.http.call("generateContent", body, token))
+            response = envelope.unwrap(await self.http.call("generateContent", body, token))
+            served.first_byte()
+            served.usage(response)
+            return response
 
         result = await self._with_accounts(served, session_key, attempt)
         return result, served
 
     async def stream(self, call: Call) -> tuple[AsyncGenerator[dict[str, Any], None], Served]:
         """Open a stream; returns once the first upstream event is in hand (so failures before it rotate)."""
-        served = Served(upstream_model=self.resolve(call.model))
+        served = Served.begin(call.model, self.resolve(call.model), stream=True)
         session_key = call.session_key or conversation_key(call.request)
         request_type = call.request_type or _request_type(served.upstream_model)
 
@@ -147,13 +181,15 @@ class Pipeline:
             except BaseException:
                 await events.aclose()
                 raise
-            return _prepend(first, events)
+            served.first_byte()
+            served.release = functools.partial(self.scheduler.finished, account)
+            return _observed(first, events, served)
 
         events = await self._with_accounts(served, session_key, attempt)
         return events, served
 
     async def count_tokens(self, model: str, request: dict[str, Any]) -> tuple[dict[str, Any], Served]:
-        served = Served(upstream_model=self.resolve(model))
+        served = Served.begin(model, self.resolve(model), stream=False)
 
         async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
             body = envelope.wrap_count_tokens(request, model=served.upstream_model)
@@ -171,6 +207,18 @@ class Pipeline:
         session_key: str | None,
         attempt: Callable[[Account, str, str], Awaitable[T]],
     ) -> T:
+        try:
+            return await self._attempts(served, session_key, attempt)
+        except GatewayError as exc:
+            served.failed(exc)
+            raise
+
+    async def _attempts(
+        self,
+        served: Served,
+        session_key: str | None,
+        attempt: Callable[[Account, str, str], Awaitable[T]],
+    ) -> T:
         model = served.upstream_model
         excluded: set[str] = set()  # accounts that cannot serve this request (auth, forbidden)
         failed: set[str] = set()  # accounts that failed transiently (5xx, network): others first
@@ -178,6 +226,11 @@ class Pipeline:
         last: GatewayError | None = None
         waited = 0.0
         while served.attempts < self.settings.max_attempts:
+            wait = self.scheduler.bound_wait(model, session_key)
+            if wait > 0 and waited + wait <= self.settings.cache_first_max_wait:
+                logger.info("cache-first: waiting %.1fs for the conversation's account", wait)
+                waited += wait
+                await asyncio.sleep(wait)
             try:
                 account = self._pick(model, session_key, excluded, failed)
             except AllAccountsCoolingDown as exc:
@@ -192,9 +245,9 @@ class Pipeline:
                 if last is not None:
                     raise last from None
                 raise
-            served.attempts += 1
-            served.account_email = account.email
+            served.attempt(account)
             token = ""
+            self.scheduler.started(account)
             try:
                 token = await self.pool.access_token(account)
                 project = await self.pool.ensure_project(account)
@@ -212,6 +265,9 @@ class Pipeline:
                 logger.warning("account %s: %s", account.email, exc.message)
                 failed.add(account.id)
                 last = exc
+            finally:
+                if served.release is None:
+                    self.scheduler.finished(account)
         if last is None:
             raise NoAccountAvailable("no attempt could be made")
         soonest = self.scheduler.soonest_recovery(model)
@@ -361,15 +417,25 @@ def _event(payload: bytes) -> dict[str, Any] | None:
     return envelope.unwrap(data)
 
 
-async def _prepend(
-    first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None]
+async def _observed(
+    first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None], served: Served
 ) -> AsyncGenerator[dict[str, Any], None]:
-    """The stream as the adapters see it; upstream errors after the first event become GatewayErrors."""
+    """The stream as the adapters see it: usage noted for the log, upstream errors after the first event
+    turned into GatewayErrors, and the upstream connection closed however the stream ends."""
     try:
+        served.usage(first)
         yield first
         async for event in rest:
+            served.usage(event)
             yield event
     except UpstreamHTTPError as exc:
-        raise _upstream_error(exc.error) from None
+        error = _upstream_error(exc.error)
+        served.failed(error)
+        raise error from None
+    except GatewayError as exc:
+        served.failed(exc)
+        raise
     finally:
         await rest.aclose()
+        if served.release is not None:
+            served.release()

@@ -82,11 +82,79 @@ class Cooldown:
 
 @dataclass(slots=True, frozen=True)
 class Catalog:
-    """The answer of ``fetchAvailableModels`` for one account, and when it was fetched."""
+    """The answer of ``fetchAvailableModels`` for one account (models with their quota), the 5-hour and
+    weekly buckets of ``retrieveUserQuotaSummary`` when Google gave them, and when they were fetched."""
 
     account_id: str
     data: dict[str, Any]
     fetched_at: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One client request, as the request log keeps it. Bodies only with debug capture; never secrets."""
+
+    ts: float = field(default_factory=time.time)
+    protocol: str = ""
+    path: str = ""
+    model: str = ""
+    upstream_model: str = ""
+    account_id: str = ""
+    account_email: str = ""
+    status: int = 0
+    duration_ms: float = 0.0
+    ttfb_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    attempts: int = 0
+    stream: bool = False
+    error: str = ""
+    request_body: bytes | None = None
+    response_body: bytes | None = None
+    id: int | None = None
+
+    def public_dict(self, *, bodies: bool = False) -> dict[str, Any]:
+        data = {
+            "id": self.id,
+            "ts": self.ts,
+            "protocol": self.protocol,
+            "path": self.path,
+            "model": self.model,
+            "upstream_model": self.upstream_model,
+            "account_id": self.account_id,
+            "account_email": self.account_email,
+            "status": self.status,
+            "duration_ms": round(self.duration_ms, 2),
+            "ttfb_ms": round(self.ttfb_ms, 2) if self.ttfb_ms is not None else None,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+            "attempts": self.attempts,
+            "stream": self.stream,
+            "error": self.error,
+        }
+        if bodies:
+            data["request_body"] = self.request_body.decode("utf-8", "replace") if self.request_body else None
+            data["response_body"] = (
+                self.response_body.decode("utf-8", "replace") if self.response_body else None
+            )
+        return data
+
+
+@dataclass(slots=True, frozen=True)
+class RequestQuery:
+    """Filters for reading the request log (all optional)."""
+
+    limit: int = 100
+    before_id: int | None = None
+    after_id: int | None = None
+    model: str = ""
+    account: str = ""
+    protocol: str = ""
+    errors_only: bool = False
+    since: float | None = None
 
 
 class Store(Protocol):
@@ -118,3 +186,17 @@ class Store(Protocol):
     async def list_catalogs(self) -> list[Catalog]: ...
 
     async def save_catalog(self, catalog: Catalog) -> None: ...
+
+    async def append_requests(self, records: list[RequestRecord]) -> None:
+        """Write a batch of request-log records (one transaction)."""
+
+    async def query_requests(self, query: RequestQuery) -> list[RequestRecord]:
+        """Newest first."""
+
+    async def get_request(self, request_id: int) -> RequestRecord | None: ...
+
+    async def request_stats(self, *, since: float, bucket: str, group: str) -> list[dict[str, Any]]:
+        """Requests, errors and tokens per time bucket (``hour``/``day``) and group (``model``/``account``)."""
+
+    async def prune_requests(self, *, older_than: float, max_rows: int) -> int:
+        """Drop records older than ``older_than`` and beyond the newest ``max_rows``; return how many."""

@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 
 import orjson
 
-from antigravity_gateway.store.base import Account, Catalog, Cooldown
+from antigravity_gateway.store.base import Account, Catalog, Cooldown, RequestQuery, RequestRecord
 
 T = TypeVar("T")
 
 _ACCOUNT_COLUMNS = [f.name for f in fields(Account)]
+_REQUEST_COLUMNS = [f.name for f in fields(RequestRecord) if f.name != "id"]
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS accounts (
@@ -38,8 +39,16 @@ CREATE TABLE IF NOT EXISTS bindings (
     session_key TEXT PRIMARY KEY, account_id TEXT NOT NULL, updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS catalogs (
-    account_id TEXT PRIMARY KEY, data BLOB NOT NULL, fetched_at REAL NOT NULL
+    account_id TEXT PRIMARY KEY, data BLOB NOT NULL, fetched_at REAL NOT NULL, summary BLOB
 );
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL, protocol TEXT, path TEXT, model TEXT, upstream_model TEXT, account_id TEXT,
+    account_email TEXT, status INTEGER, duration_ms REAL, ttfb_ms REAL, input_tokens INTEGER,
+    output_tokens INTEGER, cached_tokens INTEGER, attempts INTEGER, stream INTEGER, error TEXT,
+    request_body BLOB, response_body BLOB
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);
 """
 
 
@@ -78,6 +87,9 @@ class SQLiteStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(catalogs)")}
+        if "summary" not in columns:  # databases made before quota summaries were kept
+            conn.execute("ALTER TABLE catalogs ADD COLUMN summary BLOB")
         self._conn = conn
 
     def _close(self) -> None:
@@ -187,13 +199,114 @@ class SQLiteStore:
     # -- model catalogs ---------------------------------------------------------------------------
 
     async def list_catalogs(self) -> list[Catalog]:
-        rows = await self._run(self._read("SELECT account_id, data, fetched_at FROM catalogs"))
-        return [Catalog(account_id, orjson.loads(data), fetched_at) for account_id, data, fetched_at in rows]
+        rows = await self._run(self._read("SELECT account_id, data, fetched_at, summary FROM catalogs"))
+        return [
+            Catalog(account_id, orjson.loads(data), fetched_at, orjson.loads(summary) if summary else {})
+            for account_id, data, fetched_at, summary in rows
+        ]
 
     async def save_catalog(self, catalog: Catalog) -> None:
         await self._run(
             self._write(
-                "INSERT OR REPLACE INTO catalogs (account_id, data, fetched_at) VALUES (?, ?, ?)",
-                (catalog.account_id, orjson.dumps(catalog.data), catalog.fetched_at),
+                "INSERT OR REPLACE INTO catalogs (account_id, data, fetched_at, summary) VALUES (?, ?, ?, ?)",
+                (
+                    catalog.account_id,
+                    orjson.dumps(catalog.data),
+                    catalog.fetched_at,
+                    orjson.dumps(catalog.summary),
+                ),
             )
         )
+
+    # -- request log ------------------------------------------------------------------------------
+
+    async def append_requests(self, records: list[RequestRecord]) -> None:
+        rows = [tuple(getattr(r, c) for c in _REQUEST_COLUMNS) for r in records]
+        sql = f"INSERT INTO requests ({', '.join(_REQUEST_COLUMNS)}) VALUES ({', '.join('?' for _ in _REQUEST_COLUMNS)})"
+
+        def run() -> None:
+            assert self._conn is not None
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(sql, rows)
+
+        await self._run(run)
+
+    def _record(self, row: tuple[Any, ...]) -> RequestRecord:
+        values = dict(zip(["id", *_REQUEST_COLUMNS], row, strict=True))
+        values["stream"] = bool(values["stream"])
+        return RequestRecord(**values)
+
+    async def query_requests(self, query: RequestQuery) -> list[RequestRecord]:
+        where: list[str] = []
+        params: list[Any] = []
+        if query.before_id is not None:
+            where.append("id < ?")
+            params.append(query.before_id)
+        if query.after_id is not None:
+            where.append("id > ?")
+            params.append(query.after_id)
+        if query.model:
+            where.append("(model = ? OR upstream_model = ?)")
+            params += [query.model, query.model]
+        if query.account:
+            where.append("(account_id = ? OR account_email = ?)")
+            params += [query.account, query.account]
+        if query.protocol:
+            where.append("protocol = ?")
+            params.append(query.protocol)
+        if query.errors_only:
+            where.append("status >= 400")
+        if query.since is not None:
+            where.append("ts >= ?")
+            params.append(query.since)
+        sql = f"SELECT id, {', '.join(_REQUEST_COLUMNS)} FROM requests"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(max(1, min(query.limit, 10_000)))
+        return [self._record(row) for row in await self._run(self._read(sql, tuple(params)))]
+
+    async def get_request(self, request_id: int) -> RequestRecord | None:
+        rows = await self._run(
+            self._read(f"SELECT id, {', '.join(_REQUEST_COLUMNS)} FROM requests WHERE id = ?", (request_id,))
+        )
+        return self._record(rows[0]) if rows else None
+
+    async def request_stats(self, *, since: float, bucket: str, group: str) -> list[dict[str, Any]]:
+        width = 3600 if bucket == "hour" else 86400
+        key = {"model": "COALESCE(NULLIF(upstream_model, ''), model)", "account": "account_email"}.get(
+            group, "''"
+        )
+        sql = (
+            f"SELECT CAST(ts / {width} AS INTEGER) * {width} AS bucket, {key} AS key, COUNT(*), "
+            "SUM(status >= 400), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), AVG(duration_ms) "
+            "FROM requests WHERE ts >= ? GROUP BY bucket, key ORDER BY bucket, key"
+        )
+        rows = await self._run(self._read(sql, (since,)))
+        names = [
+            "bucket",
+            "key",
+            "requests",
+            "errors",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "avg_ms",
+        ]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    async def prune_requests(self, *, older_than: float, max_rows: int) -> int:
+        def run() -> int:
+            assert self._conn is not None
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                removed = self._conn.execute("DELETE FROM requests WHERE ts < ?", (older_than,)).rowcount
+                row = self._conn.execute(
+                    "SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?", (max_rows,)
+                ).fetchone()
+                if row is not None:
+                    removed += self._conn.execute("DELETE FROM requests WHERE id <= ?", (row[0],)).rowcount
+                return int(removed)
+
+        return await self._run(run)

@@ -60,19 +60,16 @@ def test_rate_limited_account_is_rotated_and_cooled_with_the_given_delay(
 
 
 def test_quota_exhausted_cools_until_reset_not_minutes(gateway_factory: GatewayFactory) -> None:
-    gateway = gateway_factory(
-        [
-            make_account(
-                "alice@example.com", quota_requests={"gemini-2.5-flash": 0}, quota_reset_seconds=7200
-            ),
-            make_account("bob@example.com"),
-        ]
+    gateway = two_accounts(gateway_factory)  # equal quota: alice, the older account, is tried first
+    gateway.emulator.add_fault(
+        Fault.quota_exhausted(reset_seconds=7200, account="alice@example.com", times=None)
     )
     answer = gateway.http().post(URL, json=ask())
     assert served_by(answer) == "bob@example.com"
     alice = next(a for a in gateway.state.pool.accounts.values() if a.email == "alice@example.com")
     remaining = gateway.state.scheduler.cooling_until(alice.id, "gemini-2.5-flash") - time.time()
     assert remaining > 7000
+    assert [r.account_email for r in attempts(gateway)] == ["alice@example.com", "bob@example.com"]
     # Another model on the same account is not affected.
     other = gateway.http().post(
         "/v1beta/models/gemini-2.5-pro:generateContent", json=ask("a pro question please")
@@ -277,3 +274,63 @@ def test_server_errors_rotate_to_a_healthy_account(gateway_factory: GatewayFacto
     for i in range(2):
         answer = gateway.http().post(URL, json=ask(f"server error case {i}"))
         assert answer.status_code == 200 and served_by(answer) == "bob@example.com"
+
+
+def test_new_conversations_go_where_the_most_quota_is_left(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(
+        [
+            make_account("alice@example.com", quota_requests={"gemini-2.5-flash": 0}),
+            make_account("bob@example.com"),
+        ]
+    )
+    for i in range(3):
+        assert served_by(gateway.http().post(URL, json=ask(f"quota aware choice {i}"))) == "bob@example.com"
+    assert {r.account_email for r in attempts(gateway)} == {"bob@example.com"}
+
+
+def test_quota_protection_keeps_low_accounts_out(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(
+        [make_account("alice@example.com", quota_requests={"gemini-2.5-flash": 10})], quota_protection=50.0
+    )
+    http = gateway.http()
+    for i in range(5):  # alice goes from 100 % to 50 % left
+        assert http.post(URL, json=ask(f"protected question {i}")).status_code == 200
+    asyncio.run(_refresh_catalog(gateway))
+    answer = http.post(URL, json=ask("one more please, protected"))
+    assert answer.status_code == 200  # 50 % left is not below 50 %
+    asyncio.run(_refresh_catalog(gateway))
+    answer = http.post(URL, json=ask("and another one, protected"))
+    assert answer.status_code == 429
+    assert "quota protection" in answer.json()["error"]["message"]
+
+
+async def _refresh_catalog(gateway: Gateway) -> None:
+    """Fetch the model quotas again (what the background refresh does), on the gateway's own loop."""
+    loop = gateway.state.loop
+    future = asyncio.run_coroutine_threadsafe(gateway.state.catalog.refresh_all(), loop)
+    await asyncio.wrap_future(future)
+
+
+@pytest.mark.parametrize("mode", ["performance", "fixed"])
+def test_scheduling_modes(gateway_factory: GatewayFactory, mode: str) -> None:
+    gateway = two_accounts(gateway_factory, scheduling_mode=mode, fixed_account="bob@example.com")
+    http = gateway.http()
+    first_turn = ask("a conversation that would stick in balance mode")
+    served = [served_by(http.post(URL, json=first_turn)) for _ in range(4)]
+    if mode == "fixed":
+        assert served == ["bob@example.com"] * 4
+    else:  # least busy, no stickiness: sequential requests alternate by last use
+        assert set(served) == {"alice@example.com", "bob@example.com"}
+        assert gateway.state.scheduler.bindings == {}
+
+
+def test_cache_first_waits_for_the_conversations_account(gateway_factory: GatewayFactory) -> None:
+    gateway = two_accounts(gateway_factory, scheduling_mode="cache-first", cache_first_max_wait=5.0)
+    http = gateway.http()
+    conversation = ask("cache first conversation, keep me on one account")
+    owner = served_by(http.post(URL, json=conversation))
+    gateway.emulator.add_fault(Fault.rate_limited(retry_delay="1s", account=owner))
+    started = time.monotonic()
+    assert served_by(http.post(URL, json=conversation)) == owner  # waited instead of switching
+    assert 0.9 < time.monotonic() - started < 3
+    assert {r.account_email for r in attempts(gateway)} == {owner}
