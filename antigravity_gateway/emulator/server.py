@@ -171,6 +171,11 @@ class EmulatorServer:
     # -- URLs -----------------------------------------------------------------------------------
 
     @property
+    def emulator(self) -> Emulator:
+        """The served :class:`Emulator` (same object as ``emu``)."""
+        return self.emu
+
+    @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 

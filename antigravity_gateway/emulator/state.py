@@ -456,7 +456,7 @@ class Emulator:
         with self.lock:
             quota = self._quota.get((account.email, model))
             if quota is None:
-                return 1.0, now + account.quota_reset_seconds
+                return (0.0 if limit <= 0 else 1.0), now + account.quota_reset_seconds
             if quota.exhausted_until is not None and now >= quota.exhausted_until:
                 quota.used = 0
                 quota.exhausted_until = None

@@ -553,32 +553,29 @@ class V1InternalHandlers:
             raise _invalid(f"cloudaicompanionProject is required for tier {tier_id}")
         emu = self.emu
         with emu.lock:
-            if account.onboarded and account.project:
-                done_op = Operation(
-                    f"operations/{secrets.token_hex(8)}",
-                    account.email,
-                    account.tier,
-                    account.project,
-                    0,
-                    True,
-                )
-                emu.operations[done_op.name] = done_op
-                return call.respond(200, self._op_body(done_op))
-            for op in emu.operations.values():
-                if op.email == account.email and not op.done:
-                    return call.respond(200, self._op_body(op))
-            project = str(requested) if requested else (account.project or new_project_id())
+            op = self._onboard_locked(account, tier_id, str(requested) if requested else None)
+            body = self._op_body(op)
+        return call.respond(200, body)
+
+    def _onboard_locked(self, account: EmulatorAccount, tier_id: str, requested: str | None) -> Operation:
+        emu = self.emu
+        if account.onboarded and account.project:
             op = Operation(
-                f"operations/{secrets.token_hex(8)}",
-                account.email,
-                tier_id,
-                project,
-                max(0, emu.onboard_polls),
+                f"operations/{secrets.token_hex(8)}", account.email, account.tier, account.project, 0, True
             )
             emu.operations[op.name] = op
-            if op.polls_left == 0:
-                self._finish_locked(op, account)
-        return call.respond(200, self._op_body(op))
+            return op
+        for pending in emu.operations.values():
+            if pending.email == account.email and not pending.done:
+                return pending
+        project = requested or account.project or new_project_id()
+        op = Operation(
+            f"operations/{secrets.token_hex(8)}", account.email, tier_id, project, max(0, emu.onboard_polls)
+        )
+        emu.operations[op.name] = op
+        if op.polls_left == 0:
+            self._finish_locked(op, account)
+        return op
 
     def _operation(self, call: Call, account: EmulatorAccount, name: str) -> web.StreamResponse:
         emu = self.emu
