@@ -2,16 +2,19 @@
 
 What the emulated model answers (tests rely on this):
 
-* prompt text exactly ``"ping"`` (surrounding whitespace ignored) -> exactly ``"pong"``;
+* the *echo* is the last non-empty text part of the last user content (clients such as gemini-cli
+  send context parts before the prompt), truncated to 200 characters;
+* echo exactly ``"ping"`` (surrounding whitespace ignored) -> exactly ``"pong"``;
 * the last user content carries ``functionResponse`` parts ->
   ``"[<model>] <email>: Tool <name> returned: <compact JSON of response>"`` (several joined by ``"; "``);
-* the last user text contains ``CALL_TOOL:<name>{json args}`` (or ``CALL_TOOL:<name> {json}``) for a
-  function declared in ``request.tools`` -> a ``functionCall`` part (``id`` only for Claude models;
-  ``thoughtSignature`` on the first call for ``gemini-3*`` and Claude models);
+* a text part of the last user content contains ``CALL_TOOL:<name>{json args}`` (or
+  ``CALL_TOOL:<name> {json}``) for a function declared in ``request.tools`` -> a ``functionCall``
+  part (``id`` only for Claude models; ``thoughtSignature`` on the first call for ``gemini-3*``
+  and Claude models);
 * ``generationConfig.responseMimeType == "application/json"`` -> ``{"model","account","echo"}`` JSON;
 * image models (id contains ``image``) -> a short text part plus an ``inlineData`` PNG whose size
   follows ``generationConfig.imageConfig.aspectRatio`` (16:9 -> 64x36, 1:1 -> 64x64);
-* otherwise -> ``"[<model>] <email>: <last user text, truncated to 200 chars>"``.
+* otherwise -> ``"[<model>] <email>: <echo>"``.
 
 Thinking (``thinkingConfig.includeThoughts`` or a model id containing ``thinking``) prepends
 ``{"text": "Thinking about: ...", "thought": true, "thoughtSignature": <sig>}``.
@@ -78,15 +81,15 @@ def last_user_content(contents: list[Any]) -> dict[str, Any] | None:
     return None
 
 
-def _user_text(content: dict[str, Any] | None) -> str:
+def _user_texts(content: dict[str, Any] | None) -> list[str]:
+    """The non-empty, non-thought text parts of a content, in order."""
     if content is None:
-        return ""
-    texts = [
+        return []
+    return [
         p["text"]
         for p in content.get("parts") or ()
-        if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")
+        if isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"] and not p.get("thought")
     ]
-    return "".join(texts)
 
 
 def _function_responses(content: dict[str, Any] | None) -> list[tuple[str, Any]]:
@@ -160,8 +163,10 @@ def build_answer(
     gc = pick(request, "generationConfig")
     gc = gc if isinstance(gc, dict) else {}
     last = last_user_content(contents)
-    text = _user_text(last)
-    echo = text[:ECHO_LIMIT]
+    texts = _user_texts(last)
+    text = "\n".join(texts)
+    # The echo is the last text part: clients such as gemini-cli put context parts before the prompt.
+    echo = texts[-1][:ECHO_LIMIT] if texts else ""
     prefix = f"[{model}] {email}: "
     parts: list[dict[str, Any]] = []
     answer_parts: list[dict[str, Any]] = []
@@ -205,7 +210,7 @@ def build_answer(
                 part["thoughtSignature"] = signer.sign(model, name)
             answer_parts.append(part)
         thought_topic = f"calling {calls[0][0]}"
-    elif text.strip() == "ping":
+    elif echo.strip() == "ping":
         answer_parts.append({"text": "pong"})
         thought_topic = "ping"
     elif pick(gc, "responseMimeType") == "application/json":

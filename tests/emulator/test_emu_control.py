@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from typing import Any
 
 import aiohttp
@@ -115,6 +116,11 @@ def test_server_urls_and_restartable_lifecycle() -> None:
     finally:
         server.stop()
         server.stop()
+    port = server.port
+    with server:  # restarts on the same port
+        assert server.port == port
+        with urllib.request.urlopen(server.url + "/__emulator/health", timeout=5) as resp:
+            assert orjson.loads(resp.read()) == {"status": "ok"}
 
 
 def test_public_api() -> None:

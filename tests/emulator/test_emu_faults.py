@@ -135,7 +135,7 @@ async def test_cut_stream(api: Api, emu: Emulator, server: object, after: int) -
                 received += chunk
     assert received.count(b"data: ") == after
     assert b"finishReason" not in received
-    # Non-streaming calls are not affected by a cut fault, and it was used up.
+    # The fault was used up.
     assert (await api.call("streamGenerateContent", body, token, query="alt=sse")).status == 200
     rec = [r for r in emu.requests if r.method == "streamGenerateContent"][0]
     assert rec.fault == f"cut_after_events {after}" and rec.status == 200
@@ -174,3 +174,10 @@ def test_fault_needs_exactly_one_action() -> None:
     assert Fault.from_dict({"preset": "rate_limited", "retry_delay": "2s", "account": ALICE}).account == ALICE
     with pytest.raises(ValueError):
         Fault.from_dict({"statuss": 500})
+
+
+async def test_cut_faults_do_not_match_non_streaming_calls(api: Api, emu: Emulator) -> None:
+    project, token = await _ready(api, emu)
+    fault = emu.add_fault(Fault.cut_stream(after_events=1))
+    assert (await api.call("generateContent", generate_body(project=project), token)).status == 200
+    assert fault.fired == 0 and emu.faults == [fault]

@@ -497,3 +497,27 @@ async def test_validation_required_account(api: Api, emu: Emulator) -> None:
     assert info["reason"] == "VALIDATION_REQUIRED"
     assert info["metadata"]["validation_link"].startswith("https://accounts.google.com/")
     assert help_["links"][0]["url"].startswith("https://accounts.google.com/")
+
+
+async def test_echo_uses_the_last_text_part_and_json_mode(api: Api, emu: Emulator) -> None:
+    acct, token = await _setup(api, emu)
+    body = generate_body(project=acct.project)
+    body["request"]["contents"] = [
+        {
+            "role": "user",
+            "parts": [{"text": "<session_context>lots of context</session_context>"}, {"text": "ping"}],
+        }
+    ]
+    assert _text((await api.call("generateContent", body, token)).json["response"]) == "pong"
+    json_mode = generate_body(
+        "give json", project=acct.project, generationConfig={"responseMimeType": "application/json"}
+    )
+    answer = orjson.loads(_text((await api.call("generateContent", json_mode, token)).json["response"]))
+    assert answer == {"model": "gemini-2.5-flash", "account": ALICE, "echo": "give json"}
+
+
+async def test_recorded_body_is_none_for_malformed_json(api: Api, emu: Emulator) -> None:
+    _, token = await _setup(api, emu)
+    await api.call("generateContent", None, token, raw=b"{nope")
+    rec = emu.requests[-1]
+    assert (rec.method, rec.status, rec.body) == ("generateContent", 400, None)
