@@ -23,13 +23,15 @@ from antigravity_gateway import __version__
 from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.accounts.scheduler import Scheduler
+from antigravity_gateway.config_file import reload_live
 from antigravity_gateway.core.pipeline import Pipeline
 from antigravity_gateway.errors import GatewayError, NotFound
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.request_log import RequestLogger, current_record
 from antigravity_gateway.store.sqlite import SQLiteStore
 from antigravity_gateway.upstream.client import UpstreamClient
-from antigravity_gateway.web import gemini_routes, models_routes
+from antigravity_gateway.web import anthropic_routes, gemini_routes, models_routes
+from antigravity_gateway.web.admin_api import AdminApi
 from antigravity_gateway.web.auth import AuthMiddleware
 from antigravity_gateway.web.dialect import dialect_for, error_response
 from antigravity_gateway.web.request_log import RequestLogMiddleware
@@ -84,7 +86,9 @@ def build_routes() -> list[BaseRoute]:
         Route("/health", healthz, methods=["GET"]),
         Route("/api/hello", claude_hello, methods=["GET", "HEAD"]),
     ]
+    routes += AdminApi().routes()
     routes += models_routes.routes()
+    routes += anthropic_routes.routes()
     routes += gemini_routes.routes()
     return routes
 
@@ -114,7 +118,7 @@ def build_app(settings: Settings) -> Starlette:
             app.state.loop = asyncio.get_running_loop()
             app.state.ensure_catalog = _catalog_waiter(pool, catalog)
             tasks = [
-                asyncio.create_task(_every(SYNC_INTERVAL, pool.sync), name="agw-account-sync"),
+                asyncio.create_task(_every(SYNC_INTERVAL, _syncer(settings, pool)), name="agw-sync"),
                 asyncio.create_task(
                     _every(
                         settings.models_refresh_interval,
@@ -142,6 +146,27 @@ def build_app(settings: Settings) -> Starlette:
         },
         lifespan=lifespan,
     )
+
+
+def _syncer(settings: Settings, pool: AccountPool) -> Callable[[], Awaitable[None]]:
+    """Pick up what other processes changed: accounts in the store, live settings in config.toml."""
+    path = settings.home / "config.toml"
+    seen = [path.stat().st_mtime_ns if path.exists() else 0]
+
+    async def sync() -> None:
+        await pool.sync()
+        mtime = path.stat().st_mtime_ns if path.exists() else 0
+        if mtime != seen[0]:
+            seen[0] = mtime
+            try:
+                changed = reload_live(settings, path)
+            except (ValueError, OSError) as exc:
+                logger.warning("config.toml not applied: %s", exc)
+            else:
+                if changed:
+                    logger.info("config.toml changed: applied %s", ", ".join(changed))
+
+    return sync
 
 
 def _catalog_waiter(pool: AccountPool, catalog: ModelCatalog) -> Callable[[], Awaitable[None]]:

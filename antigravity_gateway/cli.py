@@ -223,6 +223,7 @@ def demo(port: int) -> None:
         api_key="",
         auth_mode="off",
         upstream_endpoints=[server.endpoint("sandbox"), server.endpoint("daily"), server.endpoint("prod")],
+        oauth_auth_url=server.auth_url,
         oauth_token_url=server.token_url,
         oauth_userinfo_url=server.userinfo_url,
         oauth_client_id=DEMO_CLIENT_ID,

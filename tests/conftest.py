@@ -66,6 +66,7 @@ def make_settings(home: Path, server: EmulatorServer, **overrides: Any) -> Setti
         "api_key": "",
         "auth_mode": "off",
         "upstream_endpoints": [server.endpoint(name) for name in ENDPOINTS],
+        "oauth_auth_url": server.auth_url,
         "oauth_token_url": server.token_url,
         "oauth_userinfo_url": server.userinfo_url,
         "oauth_client_id": CLIENT_ID,

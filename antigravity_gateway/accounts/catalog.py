@@ -87,13 +87,60 @@ class ModelCatalog:
             return None
 
     async def refresh(self, account: Account) -> None:
+        """Fetch the account's models with their quota, and its 5-hour/weekly buckets (best effort)."""
         token = await self.pool.access_token(account)
         project = await self.pool.ensure_project(account)
-        data = await self.pool.http.call("fetchAvailableModels", orjson.dumps({"project": project}), token)
-        catalog = Catalog(account.id, data if isinstance(data, dict) else {}, time.time())
+        body = orjson.dumps({"project": project})
+        data = await self.pool.http.call("fetchAvailableModels", body, token)
+        try:
+            summary = await self.pool.http.call("retrieveUserQuotaSummary", body, token)
+        except (GatewayError, UpstreamHTTPError) as exc:
+            logger.info("account %s: no quota summary (%s)", account.email, exc)
+            summary = {}
+        catalog = Catalog(
+            account.id,
+            data if isinstance(data, dict) else {},
+            time.time(),
+            summary if isinstance(summary, dict) else {},
+        )
         self.catalogs[account.id] = catalog
         await self.pool.store.save_catalog(catalog)
         self._rebuild()
+
+    def quota_view(self, account_id: str) -> dict[str, Any]:
+        """The account's quota as the CLI and the dashboard show it."""
+        catalog = self.catalogs.get(account_id)
+        if catalog is None:
+            return {"fetched_at": None, "models": [], "buckets": []}
+        models = []
+        for model_id, spec in sorted((catalog.data.get("models") or {}).items()):
+            if not isinstance(spec, dict):
+                continue
+            models.append(
+                {
+                    "id": model_id,
+                    "display_name": str(spec.get("displayName") or model_id),
+                    "remaining": self.remaining(account_id, model_id),
+                    "reset_time": self.reset_time(account_id, model_id),
+                }
+            )
+        buckets = []
+        for group in catalog.summary.get("groups") or []:
+            if not isinstance(group, dict):
+                continue
+            for bucket in group.get("buckets") or []:
+                if isinstance(bucket, dict):
+                    buckets.append(
+                        {
+                            "group": str(group.get("displayName") or ""),
+                            "id": str(bucket.get("bucketId") or ""),
+                            "window": str(bucket.get("window") or ""),
+                            "display_name": str(bucket.get("displayName") or bucket.get("bucketId") or ""),
+                            "remaining": _fraction(bucket.get("remainingFraction")),
+                            "reset_time": parse_timestamp(str(bucket.get("resetTime") or "")),
+                        }
+                    )
+        return {"fetched_at": catalog.fetched_at, "models": models, "buckets": buckets}
 
     async def refresh_all(self, *, max_age: float = 0.0) -> None:
         now = time.time()
@@ -109,3 +156,10 @@ class ModelCatalog:
             elif isinstance(result, BaseException):
                 raise result
         self._rebuild()
+
+
+def _fraction(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

@@ -21,6 +21,7 @@ from antigravity_gateway.web.dialect import dialect_for, error_response
 _HEALTH_PATHS = frozenset({"/healthz", "/health"})
 # The dashboard and its admin API have their own login; Claude Code's connectivity probe is harmless.
 _OPEN_PREFIXES = ("/api/hello",)
+_ADMIN_PREFIXES = ("/api/", "/ui")
 
 
 def client_key(headers: Headers, query_string: bytes) -> str:
@@ -38,29 +39,36 @@ def client_key(headers: Headers, query_string: bytes) -> str:
 
 
 class AuthMiddleware:
+    """Reads the settings on every request, so a new key or mode applies at once."""
+
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.mode = settings.effective_auth_mode
-        self.key = settings.api_key.encode()
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.mode == "off" or scope["method"] == "OPTIONS":
+        mode = self.settings.effective_auth_mode
+        if scope["type"] != "http" or mode == "off" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if (self.mode == "all_except_health" and path in _HEALTH_PATHS) or path.startswith(_OPEN_PREFIXES):
+        if (
+            (mode == "all_except_health" and path in _HEALTH_PATHS)
+            or path.startswith(_OPEN_PREFIXES)
+            or path.startswith(_ADMIN_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if not self.key:
+        key = self.settings.api_key.encode()
+        if not key:
             error = AuthenticationError(
-                f"authentication is on (auth mode {self.mode}) but no API key is configured: set AGW_API_KEY "
+                f"authentication is on (auth mode {mode}) but no API key is configured: set AGW_API_KEY "
                 "(or api_key in config.toml), or AGW_AUTH_MODE=off for a gateway on 127.0.0.1 only",
                 google_status="UNAUTHENTICATED",
             )
         else:
             given = client_key(headers, scope.get("query_string", b"")).encode()
-            if hmac.compare_digest(given, self.key):
+            if hmac.compare_digest(given, key):
                 await self.app(scope, receive, send)
                 return
             error = AuthenticationError(

@@ -1,0 +1,129 @@
+"""Adding an account by logging in with Google: OAuth authorization code with PKCE.
+
+:class:`LoginFlows` starts a flow (consent URL with ``state`` and an S256 code challenge) and completes
+it from the redirect: either the loopback callback (the browser comes back to us) or what the user
+pastes — the redirected URL or the bare code — which is how it works over SSH, in a container or for
+a gateway on another machine. ``state`` is checked; a flow expires after ten minutes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from antigravity_gateway.accounts.oauth import OAuth
+from antigravity_gateway.errors import InvalidRequest, OAuthError
+
+SCOPES = (
+    "openid",
+    "https://www.googleapis.com/auth/cloud-platform",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/userinfo.profile",
+)
+FLOW_TTL = 600.0
+
+
+@dataclass(slots=True, frozen=True)
+class LoginFlow:
+    state: str
+    verifier: str
+    redirect_uri: str
+    client_id: str
+    url: str
+    created: float
+
+
+def _challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def parse_response(response: str) -> tuple[str, str | None]:
+    """What the user pasted: the redirected URL (→ code, state) or a bare code (→ code, None)."""
+    text = response.strip()
+    if "code=" in text or text.startswith(("http://", "https://")):
+        query = parse_qs(urlparse(text).query) if "?" in text else parse_qs(text)
+        if "error" in query:
+            raise InvalidRequest(f"Google refused the login: {query['error'][0]}")
+        codes = query.get("code")
+        if not codes:
+            raise InvalidRequest("the pasted URL has no code= parameter")
+        states = query.get("state")
+        return codes[0], states[0] if states else None
+    if not text:
+        raise InvalidRequest("nothing was pasted")
+    return text, None
+
+
+class LoginFlows:
+    def __init__(self, oauth: OAuth) -> None:
+        self.oauth = oauth
+        self._flows: dict[str, LoginFlow] = {}
+
+    def start(self, redirect_uri: str, *, login_hint: str = "") -> LoginFlow:
+        clients = self.oauth.clients_for()
+        if not clients:
+            raise OAuthError(
+                "no OAuth client is configured: set AGW_OAUTH_CLIENT_ID and AGW_OAUTH_CLIENT_SECRET "
+                "(see docs/configuration.md#oauth-clients)",
+                error="no_client",
+            )
+        now = time.time()
+        self._flows = {k: f for k, f in self._flows.items() if now - f.created < FLOW_TTL}
+        state = secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)
+        params = {
+            "client_id": clients[0].id,
+            "redirect_uri": redirect_uri,
+            "response_type": "code",
+            "scope": " ".join(SCOPES),
+            "access_type": "offline",
+            "prompt": "consent",
+            "include_granted_scopes": "true",
+            "state": state,
+            "code_challenge": _challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+        if login_hint:
+            params["login_hint"] = login_hint
+        url = f"{self.oauth.settings.oauth_auth_url}?{urlencode(params)}"
+        flow = LoginFlow(state, verifier, redirect_uri, clients[0].id, url, now)
+        self._flows[state] = flow
+        return flow
+
+    def take(self, state: str | None) -> LoginFlow:
+        """The pending flow for ``state`` (exactly once). A bare pasted code needs exactly one pending flow."""
+        if state is None:
+            if len(self._flows) != 1:
+                raise InvalidRequest("paste the whole redirected URL (it carries the state of the login)")
+            state = next(iter(self._flows))
+        flow = self._flows.pop(state, None)
+        if flow is None or time.time() - flow.created > FLOW_TTL:
+            raise InvalidRequest("unknown or expired login (state mismatch); start the login again")
+        return flow
+
+    async def refresh_token_for(self, flow: LoginFlow, code: str) -> str:
+        """Exchange the code for tokens; return the refresh token."""
+        client = next((c for c in self.oauth.clients_for(flow.client_id) if c.id == flow.client_id), None)
+        if client is None:
+            raise OAuthError("the OAuth client of this login is no longer configured")
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": flow.redirect_uri,
+            "client_id": client.id,
+            "client_secret": client.secret,
+            "code_verifier": flow.verifier,
+        }
+        status, body = await self.oauth.http.post_form(self.oauth.settings.oauth_token_url, form)
+        if status != 200 or not isinstance(body, dict) or not body.get("refresh_token"):
+            error = body.get("error", f"http_{status}") if isinstance(body, dict) else f"http_{status}"
+            description = body.get("error_description", "") if isinstance(body, dict) else ""
+            raise OAuthError(
+                f"the login could not be completed: {error} {description}".strip(), error=str(error)
+            )
+        return str(body["refresh_token"])

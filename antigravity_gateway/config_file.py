@@ -1,0 +1,104 @@
+"""Writing settings back to ``<AGW_HOME>/config.toml`` (the dashboard and ``agw config set``).
+
+The file is rewritten atomically (temp file + rename) with mode 0600: it may hold the API key.
+Keys not being changed are kept as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import ValidationError
+
+from antigravity_gateway.settings import Settings
+from antigravity_gateway.store.sqlite import ensure_private_file
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def update_config(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``changes`` into the file (a ``None`` value removes the key); return the new content."""
+    data = read_config(path)
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".toml")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            tomli_w.dump(data, handle)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    ensure_private_file(path)
+    return data
+
+
+#: Settings a running gateway applies as soon as they change; the others need a restart.
+LIVE_KEYS = frozenset(
+    {
+        "api_key",
+        "admin_password",
+        "auth_mode",
+        "model_mapping",
+        "scheduling_mode",
+        "fixed_account",
+        "cache_first_max_wait",
+        "quota_protection",
+        "debug_capture",
+        "max_attempts",
+        "retry_max_wait",
+    }
+)
+
+
+def validated(settings: Settings, changes: dict[str, Any]) -> dict[str, Any]:
+    """Check ``changes`` against the settings' types; return them as the typed values. Raises ValueError."""
+    unknown = set(changes) - set(Settings.model_fields)
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    try:
+        checked = Settings(**{**settings.model_dump(), **changes})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(problems) from None
+    return {key: getattr(checked, key) for key in changes}
+
+
+def apply_live(settings: Settings, values: dict[str, Any]) -> list[str]:
+    """Set the live keys of ``values`` on the running settings; return the keys that need a restart."""
+    restart = []
+    for key, value in values.items():
+        if getattr(settings, key) == value:
+            continue
+        if key in LIVE_KEYS:
+            setattr(settings, key, value)
+        else:
+            restart.append(key)
+    return restart
+
+
+def reload_live(settings: Settings, path: Path) -> list[str]:
+    """Apply the live keys of ``config.toml`` that no ``AGW_*`` environment variable overrides."""
+    data = read_config(path)
+    keys = {k: v for k, v in data.items() if k in LIVE_KEYS and f"AGW_{k.upper()}" not in os.environ}
+    if not keys:
+        return []
+    values = validated(settings, keys)
+    changed = [k for k, v in values.items() if getattr(settings, k) != v]
+    apply_live(settings, values)
+    return changed

@@ -1,0 +1,504 @@
+"""The admin JSON API under ``/api/`` that the dashboard (and scripts) use. Contract: docs/admin-api.md.
+
+Protected by the admin password (``admin_password``, else ``api_key``): a signed HttpOnly session
+cookie after ``POST /api/login``, or ``Authorization: Bearer <password>``. Without any password the
+API is open only while the gateway listens on 127.0.0.1; with LAN access on it refuses to work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from antigravity_gateway import __version__
+from antigravity_gateway.accounts.catalog import ModelCatalog
+from antigravity_gateway.accounts.login import LoginFlows, parse_response
+from antigravity_gateway.accounts.pool import AccountPool
+from antigravity_gateway.accounts.scheduler import Scheduler
+from antigravity_gateway.accounts.transfer import export_accounts, import_accounts, parse_import
+from antigravity_gateway.config_file import apply_live, update_config, validated
+from antigravity_gateway.core.pipeline import Pipeline
+from antigravity_gateway.errors import GatewayError, InvalidRequest, NotFound
+from antigravity_gateway.settings import Settings
+from antigravity_gateway.store.base import Account, RequestQuery
+from antigravity_gateway.upstream.client import UpstreamHTTPError
+
+COOKIE = "agw_session"
+SESSION_SECONDS = 7 * 86400
+SETTINGS_FIELDS = (
+    "host",
+    "port",
+    "allow_lan",
+    "auth_mode",
+    "api_key",
+    "model_mapping",
+    "scheduling_mode",
+    "fixed_account",
+    "cache_first_max_wait",
+    "quota_protection",
+    "debug_capture",
+)
+WRITABLE_SETTINGS = frozenset(SETTINGS_FIELDS) | {"admin_password"}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _error(message: str, status: int) -> Response:
+    return _json({"error": {"message": message}}, status)
+
+
+class AdminApi:
+    """Routes bound to the app's state (looked up per request: the state exists after startup)."""
+
+    def __init__(self) -> None:
+        self._secret = secrets.token_bytes(32)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _state(request: Request) -> Any:
+        return request.app.state
+
+    def _password(self, settings: Settings) -> str:
+        return settings.admin_password or settings.api_key
+
+    def _token(self, settings: Settings, expires: int) -> str:
+        key = hashlib.sha256(self._password(settings).encode()).digest()
+        mac = hmac.new(self._secret + key, str(expires).encode(), hashlib.sha256).hexdigest()
+        return f"{expires}.{mac}"
+
+    def _authorized(self, request: Request, settings: Settings) -> Response | None:
+        password = self._password(settings)
+        if not password:
+            if settings.allow_lan:
+                return _error(
+                    "the dashboard needs a password while LAN access is on: set AGW_ADMIN_PASSWORD "
+                    "(or AGW_API_KEY) and restart",
+                    403,
+                )
+            return None
+        authorization = request.headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer " and hmac.compare_digest(
+            authorization[7:].strip().encode(), password.encode()
+        ):
+            return None
+        cookie = request.cookies.get(COOKIE, "")
+        expires, _, _mac = cookie.partition(".")
+        if expires.isdigit() and int(expires) > time.time():
+            if hmac.compare_digest(cookie.encode(), self._token(settings, int(expires)).encode()):
+                return None
+        return _error("log in to the dashboard first (admin password)", 401)
+
+    def guarded(self, handler: Handler) -> Handler:
+        async def run(request: Request) -> Response:
+            denied = self._authorized(request, self._state(request).settings)
+            if denied is not None:
+                return denied
+            try:
+                return await handler(request)
+            except GatewayError as exc:
+                return _error(exc.message, exc.status if exc.status < 500 else 502)
+            except UpstreamHTTPError as exc:
+                return _error(f"Google answered {exc.error.http_status}: {exc.error.message}", 502)
+
+        return run
+
+    async def _body(self, request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if not raw:
+            return {}
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise InvalidRequest("the body must be a JSON object")
+        return data
+
+    def _account_view(self, request: Request, account: Account) -> dict[str, Any]:
+        state = self._state(request)
+        scheduler: Scheduler = state.scheduler
+        catalog: ModelCatalog = state.catalog
+        now = time.time()
+        view = account.public_dict()
+        view["in_flight"] = scheduler.in_flight.get(account.id, 0)
+        view["cooldowns"] = [
+            {"model": c.model, "until": c.until, "reason": c.reason, "message": c.message}
+            for (account_id, _), c in sorted(scheduler.cooldowns.items())
+            if account_id == account.id and c.until > now
+        ]
+        view["quota"] = catalog.quota_view(account.id)
+        return view
+
+    def _find(self, request: Request) -> Account:
+        pool: AccountPool = self._state(request).pool
+        return pool.find(request.path_params["account_id"])
+
+    # -- session ----------------------------------------------------------------------------------
+
+    async def session(self, request: Request) -> Response:
+        settings: Settings = self._state(request).settings
+        return _json(
+            {
+                "authenticated": self._authorized(request, settings) is None,
+                "password_required": bool(self._password(settings)),
+                "lan": settings.allow_lan,
+            }
+        )
+
+    async def login(self, request: Request) -> Response:
+        settings: Settings = self._state(request).settings
+        body = await self._body(request) if request.headers.get("content-length", "0") != "0" else {}
+        password = self._password(settings)
+        if not password:
+            if settings.allow_lan:
+                return self._authorized(request, settings) or _error("no password configured", 403)
+            return _json({"ok": True})
+        given = str(body.get("password", ""))
+        if not hmac.compare_digest(given.encode(), password.encode()):
+            return _error("wrong password", 401)
+        expires = int(time.time()) + SESSION_SECONDS
+        response = _json({"ok": True})
+        response.set_cookie(
+            COOKIE,
+            self._token(settings, expires),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            path="/",
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        response = _json({"ok": True})
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # -- overview, accounts -----------------------------------------------------------------------
+
+    async def overview(self, request: Request) -> Response:
+        state = self._state(request)
+        accounts = list(state.pool.accounts.values())
+        by_status: dict[str, int] = {}
+        for account in accounts:
+            by_status[account.status] = by_status.get(account.status, 0) + 1
+        since = time.time() - 86400
+        series = await state.pool.store.request_stats(since=since, bucket="hour", group="none")
+        totals = {
+            key: sum(int(row[key] or 0) for row in series)
+            for key in ("requests", "errors", "input_tokens", "output_tokens", "cached_tokens")
+        }
+        return _json(
+            {
+                "version": __version__,
+                "accounts": {
+                    "total": len(accounts),
+                    "usable": sum(1 for a in accounts if a.usable),
+                    "by_status": by_status,
+                },
+                "last_24h": totals,
+                "series": [
+                    {"bucket": r["bucket"], "requests": r["requests"], "errors": r["errors"]} for r in series
+                ],
+                "scheduling_mode": state.settings.scheduling_mode,
+            }
+        )
+
+    async def list_accounts(self, request: Request) -> Response:
+        pool: AccountPool = self._state(request).pool
+        return _json([self._account_view(request, a) for a in pool.accounts.values()])
+
+    async def add_account(self, request: Request) -> Response:
+        state = self._state(request)
+        body = await self._body(request)
+        token = str(body.get("refresh_token") or "").strip()
+        if not token:
+            raise InvalidRequest("refresh_token is required")
+        account = await state.pool.add(token, label=str(body.get("label") or ""))
+        await _refresh_quietly(state.catalog, account)
+        return _json(self._account_view(request, account), 201)
+
+    async def import_accounts(self, request: Request) -> Response:
+        state = self._state(request)
+        body = await self._body(request)
+        items = parse_import(str(body.get("text") or ""))
+        if not items:
+            raise InvalidRequest("nothing to import: paste refresh tokens (one per line) or a JSON array")
+        results = [r.as_dict() async for r in import_accounts(state.pool, items)]
+        await state.catalog.load()
+        return _json({"results": results})
+
+    async def export(self, request: Request) -> Response:
+        return Response(export_accounts(self._state(request).pool), media_type="application/json")
+
+    async def patch_account(self, request: Request) -> Response:
+        account = self._find(request)
+        body = await self._body(request)
+        if "label" in body:
+            account.label = str(body["label"] or "")[:100]
+        if "priority" in body:
+            try:
+                account.priority = int(body["priority"])
+            except (TypeError, ValueError):
+                raise InvalidRequest("priority must be an integer") from None
+        await self._state(request).pool.save(account)
+        return _json(self._account_view(request, account))
+
+    async def enable(self, request: Request) -> Response:
+        account = self._find(request)
+        await self._state(request).pool.set_status(account, "enabled")
+        return _json(self._account_view(request, account))
+
+    async def disable(self, request: Request) -> Response:
+        account = self._find(request)
+        await self._state(request).pool.set_status(account, "disabled", "disabled by the user")
+        return _json(self._account_view(request, account))
+
+    async def delete_account(self, request: Request) -> Response:
+        state = self._state(request)
+        account = self._find(request)
+        await state.pool.remove(account)
+        state.scheduler.clear_cooldowns(account.id)
+        state.scheduler.clear_bindings(account.id)
+        return _json({"ok": True})
+
+    async def refresh_quota(self, request: Request) -> Response:
+        account = self._find(request)
+        await self._state(request).catalog.refresh(account)
+        return _json(self._account_view(request, account))
+
+    async def refresh_all_quota(self, request: Request) -> Response:
+        state = self._state(request)
+        await state.catalog.refresh_all()
+        return _json([self._account_view(request, a) for a in state.pool.accounts.values()])
+
+    # -- OAuth login ------------------------------------------------------------------------------
+
+    def _flows(self, request: Request) -> LoginFlows:
+        state = self._state(request)
+        flows: LoginFlows | None = getattr(state, "login_flows", None)
+        if flows is None:
+            flows = LoginFlows(state.pool.oauth)
+            state.login_flows = flows
+        return flows
+
+    async def oauth_start(self, request: Request) -> Response:
+        body = await self._body(request)
+        redirect = str(request.url_for("oauth_callback"))
+        flow = self._flows(request).start(redirect, login_hint=str(body.get("login_hint") or ""))
+        return _json({"url": flow.url, "state": flow.state, "redirect_uri": redirect})
+
+    async def oauth_callback(self, request: Request) -> Response:
+        state = self._state(request)
+        if error := request.query_params.get("error"):
+            return HTMLResponse(_page(f"Google refused the login: {error}."), status_code=400)
+        try:
+            flow = self._flows(request).take(request.query_params.get("state") or "")
+            token = await self._flows(request).refresh_token_for(flow, request.query_params.get("code", ""))
+            account = await state.pool.add(token)
+        except (GatewayError, UpstreamHTTPError) as exc:
+            message = exc.message if isinstance(exc, GatewayError) else str(exc)
+            return HTMLResponse(_page(f"The login could not be completed: {message}"), status_code=400)
+        await _refresh_quietly(state.catalog, account)
+        return RedirectResponse(f"/ui/#/accounts?added={quote(account.email)}", status_code=303)
+
+    async def oauth_complete(self, request: Request) -> Response:
+        state = self._state(request)
+        body = await self._body(request)
+        code, pasted_state = parse_response(str(body.get("response") or ""))
+        flows = self._flows(request)
+        flow = flows.take(pasted_state or str(body.get("state") or "") or None)
+        token = await flows.refresh_token_for(flow, code)
+        account = await state.pool.add(token)
+        await _refresh_quietly(state.catalog, account)
+        return _json(self._account_view(request, account), 201)
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    def _settings_view(self, settings: Settings) -> dict[str, Any]:
+        view = {name: getattr(settings, name) for name in SETTINGS_FIELDS}
+        view["admin_password_set"] = bool(settings.admin_password)
+        return view
+
+    async def get_settings(self, request: Request) -> Response:
+        return _json(self._settings_view(self._state(request).settings))
+
+    async def patch_settings(self, request: Request) -> Response:
+        settings: Settings = self._state(request).settings
+        changes = await self._body(request)
+        unknown = set(changes) - WRITABLE_SETTINGS
+        if unknown:
+            raise InvalidRequest(f"these settings cannot be changed here: {', '.join(sorted(unknown))}")
+        try:
+            values = validated(settings, changes)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        update_config(settings.home / "config.toml", values)
+        restart = apply_live(settings, values)
+        return _json({"settings": self._settings_view(settings), "restart_required": restart})
+
+    async def new_api_key(self, request: Request) -> Response:
+        settings: Settings = self._state(request).settings
+        key = "sk-" + secrets.token_urlsafe(32)
+        update_config(settings.home / "config.toml", {"api_key": key})
+        settings.api_key = key
+        return _json({"api_key": key})
+
+    # -- logs, stats ------------------------------------------------------------------------------
+
+    async def logs(self, request: Request) -> Response:
+        params = request.query_params
+        try:
+            query = RequestQuery(
+                limit=int(params.get("limit") or 100),
+                before_id=int(params["before_id"]) if params.get("before_id") else None,
+                after_id=int(params["after_id"]) if params.get("after_id") else None,
+                model=params.get("model", ""),
+                account=params.get("account", ""),
+                protocol=params.get("protocol", ""),
+                errors_only=params.get("errors_only", "") in ("1", "true", "yes"),
+            )
+        except ValueError:
+            raise InvalidRequest("limit, before_id and after_id must be integers") from None
+        state = self._state(request)
+        await state.request_logger.flush()
+        records = await state.pool.store.query_requests(query)
+        items = [r.public_dict() for r in records]
+        next_before = records[-1].id if len(records) == query.limit else None
+        return _json({"items": items, "next_before_id": next_before})
+
+    async def log_detail(self, request: Request) -> Response:
+        try:
+            request_id = int(request.path_params["request_id"])
+        except ValueError:
+            raise NotFound("no such request") from None
+        state = self._state(request)
+        await state.request_logger.flush()
+        record = await state.pool.store.get_request(request_id)
+        if record is None:
+            raise NotFound("no such request")
+        return _json(record.public_dict(bodies=True))
+
+    async def stats(self, request: Request) -> Response:
+        params = request.query_params
+        period = params.get("period", "hour")
+        if period not in ("hour", "day"):
+            raise InvalidRequest("period must be hour or day")
+        try:
+            hours = float(params.get("hours") or 24)
+        except ValueError:
+            raise InvalidRequest("hours must be a number") from None
+        state = self._state(request)
+        await state.request_logger.flush()
+        store = state.pool.store
+        since = time.time() - hours * 3600
+        series = await store.request_stats(since=since, bucket=period, group="none")
+        return _json(
+            {
+                "series": [{k: v for k, v in row.items() if k != "key"} for row in series],
+                "by_model": _totals(await store.request_stats(since=since, bucket="day", group="model")),
+                "by_account": _totals(await store.request_stats(since=since, bucket="day", group="account")),
+            }
+        )
+
+    # -- cooldowns, bindings, quick start ---------------------------------------------------------
+
+    async def clear_cooldowns(self, request: Request) -> Response:
+        body = await self._body(request)
+        account_id = body.get("account_id")
+        scheduler: Scheduler = self._state(request).scheduler
+        scheduler.clear_cooldowns(str(account_id) if account_id else None)
+        return _json({"ok": True})
+
+    async def clear_bindings(self, request: Request) -> Response:
+        self._state(request).scheduler.clear_bindings()
+        return _json({"ok": True})
+
+    async def quickstart(self, request: Request) -> Response:
+        state = self._state(request)
+        pipeline: Pipeline = state.pipeline
+        base = f"{request.url.scheme}://{request.url.netloc}"
+        return _json({"base_url": base, "api_key": state.settings.api_key, "models": pipeline.model_ids()})
+
+    # -- routes -----------------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        g = self.guarded
+        return [
+            Route("/api/session", self.session, methods=["GET"]),
+            Route("/api/login", self.login, methods=["POST"]),
+            Route("/api/logout", self.logout, methods=["POST"]),
+            Route("/api/overview", g(self.overview), methods=["GET"]),
+            Route("/api/accounts", g(self.list_accounts), methods=["GET"]),
+            Route("/api/accounts", g(self.add_account), methods=["POST"]),
+            Route("/api/accounts/import", g(self.import_accounts), methods=["POST"]),
+            Route("/api/accounts/export", g(self.export), methods=["GET"]),
+            Route("/api/accounts/quota", g(self.refresh_all_quota), methods=["POST"]),
+            Route("/api/accounts/{account_id}", g(self.patch_account), methods=["PATCH"]),
+            Route("/api/accounts/{account_id}", g(self.delete_account), methods=["DELETE"]),
+            Route("/api/accounts/{account_id}/enable", g(self.enable), methods=["POST"]),
+            Route("/api/accounts/{account_id}/disable", g(self.disable), methods=["POST"]),
+            Route("/api/accounts/{account_id}/quota", g(self.refresh_quota), methods=["POST"]),
+            Route("/api/oauth/start", g(self.oauth_start), methods=["POST"]),
+            Route("/api/oauth/callback", self.oauth_callback, methods=["GET"], name="oauth_callback"),
+            Route("/api/oauth/complete", g(self.oauth_complete), methods=["POST"]),
+            Route("/api/settings", g(self.get_settings), methods=["GET"]),
+            Route("/api/settings", g(self.patch_settings), methods=["PATCH"]),
+            Route("/api/settings/api-key", g(self.new_api_key), methods=["POST"]),
+            Route("/api/logs", g(self.logs), methods=["GET"]),
+            Route("/api/logs/{request_id}", g(self.log_detail), methods=["GET"]),
+            Route("/api/stats", g(self.stats), methods=["GET"]),
+            Route("/api/cooldowns/clear", g(self.clear_cooldowns), methods=["POST"]),
+            Route("/api/bindings/clear", g(self.clear_bindings), methods=["POST"]),
+            Route("/api/quickstart", g(self.quickstart), methods=["GET"]),
+        ]
+
+
+async def _refresh_quietly(catalog: ModelCatalog, account: Account) -> None:
+    try:
+        await catalog.refresh(account)
+    except (GatewayError, UpstreamHTTPError):
+        pass  # the account works; its quota is fetched again in the background
+
+
+def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    totals: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = row["key"] or "(none)"
+        entry = totals.setdefault(
+            key,
+            {
+                "key": key,
+                "requests": 0,
+                "errors": 0,
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cached_tokens": 0,
+            },
+        )
+        for name in ("requests", "errors", "input_tokens", "output_tokens", "cached_tokens"):
+            entry[name] += int(row[name] or 0)
+    return sorted(totals.values(), key=lambda e: -e["requests"])
+
+
+def _page(message: str) -> str:
+    from html import escape
+
+    return (
+        "<!doctype html><meta charset=utf-8><title>Antigravity Gateway</title>"
+        f"<p>{escape(message)}</p><p><a href=/ui/#/accounts>Back to the dashboard</a></p>"
+    )

@@ -1,0 +1,229 @@
+"""The admin API behind the dashboard: login, accounts, OAuth login, settings, logs, stats."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx2 as httpx
+import pytest
+
+from antigravity_gateway.config_file import read_config
+from antigravity_gateway.emulator import Fault
+from tests.conftest import Gateway, GatewayFactory, make_account
+
+PASSWORD = "admin-pass-123"
+URL = "/v1beta/models/gemini-2.5-flash:generateContent"
+
+
+def ask(text: str) -> dict[str, Any]:
+    return {"contents": [{"role": "user", "parts": [{"text": text}]}]}
+
+
+@pytest.fixture
+def admin(gateway_factory: GatewayFactory) -> Gateway:
+    return gateway_factory(admin_password=PASSWORD, api_key="sk-client-key", auth_mode="strict")
+
+
+def logged_in(gateway: Gateway) -> httpx.Client:
+    http = gateway.http()
+    assert http.post("/api/login", json={"password": PASSWORD}).status_code == 200
+    return http
+
+
+def test_login_is_required_and_sets_an_httponly_cookie(admin: Gateway) -> None:
+    http = admin.http()
+    assert http.get("/api/session").json() == {
+        "authenticated": False,
+        "password_required": True,
+        "lan": False,
+    }
+    assert http.get("/api/accounts").status_code == 401
+    assert http.post("/api/login", json={"password": "wrong"}).status_code == 401
+    answer = http.post("/api/login", json={"password": PASSWORD})
+    assert answer.status_code == 200
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert http.get("/api/session").json()["authenticated"] is True
+    assert http.get("/api/accounts").status_code == 200
+    assert (
+        admin.http().get("/api/accounts", headers={"authorization": f"Bearer {PASSWORD}"}).status_code == 200
+    )
+    http.post("/api/logout")
+    http.cookies.clear()
+    assert http.get("/api/accounts").status_code == 401
+
+
+def test_the_api_key_is_the_admin_password_by_default(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(api_key="sk-only-key", auth_mode="strict")
+    http = gateway.http()
+    assert http.post("/api/login", json={"password": "sk-only-key"}).status_code == 200
+    assert http.get("/api/overview").status_code == 200
+
+
+def test_no_password_on_a_lan_refuses(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(
+        api_key="", admin_password="", allow_lan=True, auth_mode="off", host="127.0.0.1"
+    )
+    answer = gateway.http().get("/api/accounts")
+    assert answer.status_code == 403
+    assert "AGW_ADMIN_PASSWORD" in answer.json()["error"]["message"]
+
+
+def test_accounts_view_has_quota_states_and_cooldowns(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(
+        [
+            make_account("alice@example.com", quota_requests={"gemini-2.5-flash": 10}),
+            make_account("bob@example.com"),
+        ],
+        admin_password=PASSWORD,
+    )
+    gateway.emulator.add_fault(Fault.rate_limited(retry_delay="120s", account="alice@example.com"))
+    gateway.http().post(URL, json=ask("make alice cool down please"))
+    http = logged_in(gateway)
+    accounts = {a["email"]: a for a in http.get("/api/accounts").json()}
+    alice = accounts["alice@example.com"]
+    assert alice["status"] == "enabled" and alice["project_id"]
+    assert "refresh_token" not in alice and "access_token" not in alice
+    (cooldown,) = alice["cooldowns"]
+    assert cooldown["model"] == "gemini-2.5-flash" and cooldown["reason"] == "rate_limited"
+    assert 100 < cooldown["until"] - time.time() <= 120
+    flash = next(m for m in alice["quota"]["models"] if m["id"] == "gemini-2.5-flash")
+    assert flash["remaining"] == 1.0 and flash["reset_time"] > time.time()
+    assert {b["id"] for b in alice["quota"]["buckets"]} >= {"gemini-5h", "gemini-weekly"}
+    assert http.post("/api/cooldowns/clear", json={}).json() == {"ok": True}
+    assert http.get("/api/accounts").json()[0]["cooldowns"] == []
+
+
+def test_account_actions(admin: Gateway) -> None:
+    http = logged_in(admin)
+    (alice,) = http.get("/api/accounts").json()
+    updated = http.patch(f"/api/accounts/{alice['id']}", json={"label": "work", "priority": 5}).json()
+    assert (updated["label"], updated["priority"]) == ("work", 5)
+    assert http.post(f"/api/accounts/{alice['id']}/disable").json()["status"] == "disabled"
+    assert (
+        admin.http(headers={"x-goog-api-key": "sk-client-key"}).post(URL, json=ask("hello")).status_code
+        == 503
+    )
+    assert http.post(f"/api/accounts/{alice['id']}/enable").json()["status"] == "enabled"
+    refreshed = http.post(f"/api/accounts/{alice['id']}/quota").json()
+    assert refreshed["quota"]["fetched_at"] > time.time() - 5
+    admin.emulator.add_account(make_account("bob@example.com"))
+    added = http.post("/api/accounts", json={"refresh_token": "1//bob", "label": "second"})
+    assert added.status_code == 201 and added.json()["email"] == "bob@example.com"
+    bad = http.post("/api/accounts", json={"refresh_token": "1//nobody"})
+    assert bad.status_code == 401 and "invalid_grant" in bad.json()["error"]["message"]
+    exported = http.get("/api/accounts/export").json()
+    assert {r["email"] for r in exported} == {"alice@example.com", "bob@example.com"}
+    assert http.delete(f"/api/accounts/{alice['id']}").json() == {"ok": True}
+    assert [a["email"] for a in http.get("/api/accounts").json()] == ["bob@example.com"]
+
+
+def test_import_lines_and_json_with_per_line_results(admin: Gateway) -> None:
+    admin.emulator.add_account(make_account("bob@example.com"))
+    admin.emulator.add_account(make_account("carol@example.com"))
+    http = logged_in(admin)
+    text = "# tokens\n1//bob\n\n1//nobody\n1//alice\n"
+    results = http.post("/api/accounts/import", json={"text": text}).json()["results"]
+    assert [(r["line"], r["ok"]) for r in results] == [(2, True), (4, False), (5, True)]
+    assert results[2]["updated"] is True and results[0]["updated"] is False
+    assert "invalid_grant" in results[1]["error"]
+    as_json = '[{"email": "carol@example.com", "refresh_token": "1//carol"}, {"email": "x"}]'
+    results = http.post("/api/accounts/import", json={"text": as_json}).json()["results"]
+    assert [(r["ok"], r.get("email")) for r in results] == [(True, "carol@example.com"), (False, "x")]
+    assert len(http.get("/api/accounts").json()) == 3
+
+
+def test_google_login_through_the_dashboard(admin: Gateway) -> None:
+    admin.emulator.add_account(make_account("dave@example.com"))
+    http = logged_in(admin)
+    started = http.post("/api/oauth/start", json={"login_hint": "dave@example.com"}).json()
+    query = parse_qs(urlparse(started["url"]).query)
+    assert query["code_challenge_method"] == ["S256"] and query["state"] == [started["state"]]
+    assert query["redirect_uri"] == [f"{admin.url}/api/oauth/callback"]
+    # The browser goes to Google (the emulator consents at once) and comes back to the gateway.
+    consent = httpx.get(started["url"], follow_redirects=False)
+    back = http.get(consent.headers["location"], follow_redirects=False)
+    assert back.status_code == 303 and "added=dave%40example.com" in back.headers["location"]
+    assert "dave@example.com" in [a["email"] for a in http.get("/api/accounts").json()]
+    # The same state cannot be used twice.
+    again = http.get(consent.headers["location"], follow_redirects=False)
+    assert again.status_code == 400 and "state" in again.text
+
+
+def test_google_login_by_pasting_the_redirect(admin: Gateway) -> None:
+    admin.emulator.add_account(make_account("erin@example.com"))
+    http = logged_in(admin)
+    started = http.post("/api/oauth/start", json={"login_hint": "erin@example.com"}).json()
+    redirected = httpx.get(started["url"], follow_redirects=False).headers["location"]
+    added = http.post("/api/oauth/complete", json={"response": redirected})
+    assert added.status_code == 201 and added.json()["email"] == "erin@example.com"
+    forged = http.post("/api/oauth/complete", json={"response": redirected.replace("state=", "state=x")})
+    assert forged.status_code == 400
+
+
+def test_settings_are_saved_and_applied_live(admin: Gateway) -> None:
+    http = logged_in(admin)
+    current = http.get("/api/settings").json()
+    assert current["scheduling_mode"] == "balance" and current["admin_password_set"] is True
+    answer = http.patch(
+        "/api/settings",
+        json={"scheduling_mode": "performance", "model_mapping": {"fast": "gemini-2.5-flash"}, "port": 9999},
+    ).json()
+    assert answer["restart_required"] == ["port"]
+    assert admin.state.settings.scheduling_mode == "performance"
+    saved = read_config(admin.settings.home / "config.toml")
+    assert saved["scheduling_mode"] == "performance" and saved["port"] == 9999
+    client = admin.http(headers={"x-goog-api-key": "sk-client-key"})
+    assert client.post("/v1beta/models/fast:generateContent", json=ask("mapped")).status_code == 200
+    bad = http.patch("/api/settings", json={"scheduling_mode": "chaos"})
+    assert bad.status_code == 400 and "scheduling_mode" in bad.json()["error"]["message"]
+    assert http.patch("/api/settings", json={"home": "/tmp"}).status_code == 400
+    new_key = http.post("/api/settings/api-key").json()["api_key"]
+    assert new_key.startswith("sk-") and new_key != "sk-client-key"
+    assert client.post(URL, json=ask("old key")).status_code == 401
+    assert admin.http(headers={"x-goog-api-key": new_key}).post(URL, json=ask("new key")).status_code == 200
+
+
+def test_request_log_and_stats(admin: Gateway) -> None:
+    client = admin.http(headers={"x-goog-api-key": "sk-client-key"})
+    assert client.post(URL, json=ask("log me please")).status_code == 200
+    stream = client.post(
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", json=ask("stream log")
+    )
+    assert stream.status_code == 200
+    assert client.post(URL, content=b"{broken").status_code == 400
+    http = logged_in(admin)
+    items = http.get("/api/logs").json()["items"]
+    assert [i["status"] for i in items] == [400, 200, 200]
+    bad, streamed, plain = items
+    assert "Invalid JSON" in bad["error"]
+    assert plain["model"] == "gemini-2.5-flash" and plain["upstream_model"] == "gemini-2.5-flash"
+    assert plain["account_email"] == "alice@example.com" and plain["protocol"] == "gemini"
+    assert plain["input_tokens"] > 0 and plain["output_tokens"] > 0 and plain["attempts"] == 1
+    assert streamed["stream"] is True and streamed["ttfb_ms"] is not None and streamed["output_tokens"] > 0
+    assert http.get("/api/logs", params={"errors_only": "1"}).json()["items"][0]["status"] == 400
+    detail = http.get(f"/api/logs/{plain['id']}").json()
+    assert detail["request_body"] is None  # debug capture is off
+    stats = http.get("/api/stats", params={"period": "hour"}).json()
+    assert sum(r["requests"] for r in stats["series"]) == 3
+    assert stats["by_model"][0]["key"] == "gemini-2.5-flash"
+    assert {r["key"] for r in stats["by_account"]} >= {"alice@example.com"}
+
+
+def test_debug_capture_keeps_bodies_but_no_secrets(admin: Gateway) -> None:
+    http = logged_in(admin)
+    http.patch("/api/settings", json={"debug_capture": True})
+    client = admin.http(headers={"x-goog-api-key": "sk-client-key"})
+    assert client.post(URL, json=ask("capture this body")).status_code == 200
+    (item,) = http.get("/api/logs").json()["items"]
+    detail = http.get(f"/api/logs/{item['id']}").json()
+    assert "capture this body" in detail["request_body"] and "candidates" in detail["response_body"]
+    assert "sk-client-key" not in str(detail) and "ya29." not in str(detail)
+
+
+def test_quickstart(admin: Gateway) -> None:
+    body = logged_in(admin).get("/api/quickstart").json()
+    assert body["base_url"] == admin.url and body["api_key"] == "sk-client-key"
+    assert "gemini-2.5-flash" in body["models"]
