@@ -321,7 +321,7 @@ class V1InternalHandlers:
             if not isinstance(body, dict):
                 raise _invalid(_ROOT_NOT_OBJECT)
             assert handler is not None
-            if handler == self._generate:
+            if method in ("generateContent", "streamGenerateContent"):
                 return await self._generate(call, account, body, cut)
             return await handler(call, account, body)
         except RpcError as exc:
