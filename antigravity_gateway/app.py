@@ -118,7 +118,9 @@ def build_app(settings: Settings) -> Starlette:
             app.state.loop = asyncio.get_running_loop()
             app.state.ensure_catalog = _catalog_waiter(pool, catalog)
             tasks = [
-                asyncio.create_task(_every(SYNC_INTERVAL, _syncer(settings, pool)), name="agw-sync"),
+                asyncio.create_task(
+                    _every(SYNC_INTERVAL, _syncer(settings, pool, scheduler)), name="agw-sync"
+                ),
                 asyncio.create_task(
                     _every(
                         settings.models_refresh_interval,
@@ -148,13 +150,16 @@ def build_app(settings: Settings) -> Starlette:
     )
 
 
-def _syncer(settings: Settings, pool: AccountPool) -> Callable[[], Awaitable[None]]:
-    """Pick up what other processes changed: accounts in the store, live settings in config.toml."""
+def _syncer(settings: Settings, pool: AccountPool, scheduler: Scheduler) -> Callable[[], Awaitable[None]]:
+    """Pick up what other processes changed: the store (accounts, cooldowns, bindings) and the live
+    settings in config.toml."""
     path = settings.home / "config.toml"
     seen = [path.stat().st_mtime_ns if path.exists() else 0]
 
     async def sync() -> None:
-        await pool.sync()
+        if await pool.store.changed_elsewhere():
+            await pool.sync()
+            await scheduler.load()
         mtime = path.stat().st_mtime_ns if path.exists() else 0
         if mtime != seen[0]:
             seen[0] = mtime

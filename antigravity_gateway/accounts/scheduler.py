@@ -45,6 +45,8 @@ class Scheduler:
         self._background: set[asyncio.Task[None]] = set()
 
     async def load(self) -> None:
+        """Read cooldowns and bindings from the store (at start, and when another process changed them)."""
+        await self.drain()
         self.cooldowns = {(c.account_id, c.model): c for c in await self.pool.store.list_cooldowns()}
         self.bindings = await self.pool.store.list_bindings()
 

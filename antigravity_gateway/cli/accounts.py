@@ -1,73 +1,31 @@
-"""``agw``: the command line. Thin commands over the library; every error is one readable line."""
+"""``agw accounts ...``: managing the pool from the terminal."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import sys
-import tempfile
 import time
+import webbrowser
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TextIO
 
 import click
 import orjson
+from aiohttp import web
 
-from antigravity_gateway import __version__
 from antigravity_gateway.accounts.catalog import ModelCatalog
+from antigravity_gateway.accounts.login import LoginFlows, parse_response
 from antigravity_gateway.accounts.pool import AccountPool
+from antigravity_gateway.accounts.transfer import ImportResult, export_accounts, import_accounts, parse_import
+from antigravity_gateway.cli.base import fail, main, open_pool, run_async
 from antigravity_gateway.errors import GatewayError, ValidationRequired
-from antigravity_gateway.settings import Settings, load_settings
-from antigravity_gateway.store.base import Account
-from antigravity_gateway.store.sqlite import SQLiteStore
-from antigravity_gateway.upstream.client import UpstreamClient, UpstreamHTTPError
-
-T = TypeVar("T")
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def _run(coro: Awaitable[T]) -> T:
-    try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    except GatewayError as exc:
-        _fail(exc.message)
-    except UpstreamHTTPError as exc:
-        _fail(f"Google answered {exc.error.http_status} {exc.error.status}: {exc.error.message}")
-    raise AssertionError("unreachable")
-
-
-@contextlib.asynccontextmanager
-async def _pool(settings: Settings) -> AsyncIterator[AccountPool]:
-    async with SQLiteStore(settings.db_path) as store, UpstreamClient(settings) as http:
-        pool = AccountPool(settings, store, http)
-        await pool.load()
-        yield pool
-
-
-@click.group()
-@click.version_option(__version__, prog_name="agw")
-def main() -> None:
-    """Antigravity Gateway: Gemini, OpenAI and Anthropic clients on a pool of Google accounts."""
-
-
-@main.command()
-@click.option("--host", default=None, help="Address to bind (default 127.0.0.1; AGW_HOST).")
-@click.option("--port", default=None, type=int, help="Port (default 8045; AGW_PORT).")
-def serve(host: str | None, port: int | None) -> None:
-    """Run the gateway."""
-    from antigravity_gateway.server import serve as run_server
-
-    settings = load_settings(host=host, port=port)
-    click.echo(
-        f"Antigravity Gateway {__version__} on http://{settings.bind_host}:{settings.port} (home {settings.home})"
-    )
-    run_server(settings)
-
+from antigravity_gateway.settings import load_settings
+from antigravity_gateway.store.base import Account, Cooldown
+from antigravity_gateway.upstream.client import UpstreamHTTPError
 
 # -- accounts -------------------------------------------------------------------------------------
 
@@ -85,11 +43,11 @@ def accounts_add(refresh_token: str, label: str) -> None:
     settings = load_settings()
 
     async def run() -> Account:
-        async with _pool(settings) as pool:
+        async with open_pool(settings) as pool:
             try:
                 account = await pool.add(refresh_token, label=label)
             except ValidationRequired as exc:
-                _fail(
+                fail(
                     f"{exc.message}. Open {exc.validation_url or 'the link Google gives'} and add the account again."
                 )
                 raise
@@ -97,32 +55,293 @@ def accounts_add(refresh_token: str, label: str) -> None:
                 await ModelCatalog(pool).refresh(account)
             return account
 
-    account = _run(run())
+    account = run_async(run())
     tier = f", tier {account.tier_name or account.tier_id}" if account.tier_id else ""
     click.echo(f"added {account.email} (id {account.id}, project {account.project_id}{tier})")
+
+
+def _when(epoch: float | None) -> str:
+    if not epoch:
+        return "-"
+    left = epoch - time.time()
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+    if left <= 0:
+        return stamp
+    hours, rest = divmod(int(left), 3600)
+    return (
+        f"{stamp} (in {hours}h{rest // 60:02d}m)" if hours else f"{stamp} (in {rest // 60}m{rest % 60:02d}s)"
+    )
 
 
 @accounts.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (no secrets either way).")
 def accounts_list(as_json: bool) -> None:
-    """List the accounts and their state."""
+    """List the accounts, their state and reasons, and what they are cooling down for."""
     settings = load_settings()
 
-    async def run() -> list[Account]:
-        async with _pool(settings) as pool:
-            return list(pool.accounts.values())
+    async def run() -> tuple[list[Account], list[Cooldown]]:
+        async with open_pool(settings) as pool:
+            return list(pool.accounts.values()), await pool.store.list_cooldowns()
 
-    rows = _run(run())
+    rows, cooldowns = run_async(run())
     if as_json:
-        click.echo(orjson.dumps([a.public_dict() for a in rows], option=orjson.OPT_INDENT_2).decode())
+        data = []
+        for account in rows:
+            view = account.public_dict()
+            view["cooldowns"] = [
+                {"model": c.model, "until": c.until, "reason": c.reason, "message": c.message}
+                for c in cooldowns
+                if c.account_id == account.id
+            ]
+            data.append(view)
+        click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     if not rows:
-        click.echo("no accounts yet: add one with `agw accounts add --refresh-token 1//...`")
+        click.echo(
+            "no accounts yet: add one with `agw accounts add --refresh-token 1//...` or `agw accounts login`"
+        )
         return
-    click.echo(f"{'ID':<13} {'EMAIL':<32} {'STATUS':<20} {'PROJECT':<24} REASON")
+    click.echo(f"{'ID':<13} {'EMAIL':<30} {'LABEL':<10} {'TIER':<14} {'STATUS':<20} REASON")
     for a in rows:
-        reason = a.status_reason + (f" ({a.validation_url})" if a.validation_url else "")
-        click.echo(f"{a.id:<13} {a.email:<32} {a.status:<20} {a.project_id or '-':<24} {reason}")
+        reason = a.status_reason + (f" (verify: {a.validation_url})" if a.validation_url else "")
+        if a.status_until and a.status != "enabled":
+            reason += f"; retried after {_when(a.status_until)}"
+        tier = a.tier_name or a.tier_id or "-"
+        click.echo(f"{a.id:<13} {a.email:<30} {a.label or '-':<10} {tier[:14]:<14} {a.status:<20} {reason}")
+        for c in cooldowns:
+            if c.account_id == a.id:
+                model = "all models" if c.model == "*" else c.model
+                click.echo(f"{'':<13} cooling down for {model} until {_when(c.until)}: {c.reason}")
+
+
+@accounts.command("quota")
+@click.option(
+    "--refresh/--cached", default=True, show_default=True, help="Ask Google now, or show what is stored."
+)
+@click.option("--json", "as_json", is_flag=True)
+def accounts_quota(refresh: bool, as_json: bool) -> None:
+    """Per-model quota left and reset times, and the 5-hour / weekly buckets, for every account."""
+    settings = load_settings()
+
+    async def run() -> list[tuple[Account, dict[str, Any]]]:
+        async with open_pool(settings) as pool:
+            catalog = ModelCatalog(pool)
+            await catalog.load()
+            if refresh:
+                await catalog.refresh_all()
+            return [(a, catalog.quota_view(a.id)) for a in pool.accounts.values()]
+
+    views = run_async(run())
+    if as_json:
+        click.echo(
+            orjson.dumps(
+                [{"account": a.public_dict(), **q} for a, q in views], option=orjson.OPT_INDENT_2
+            ).decode()
+        )
+        return
+    for account, quota in views:
+        tier = account.tier_name or account.tier_id or "unknown tier"
+        click.echo(f"{account.email} ({tier}, {account.status})")
+        if not quota["models"]:
+            click.echo("  no quota known yet")
+        for model in quota["models"]:
+            remaining = "?" if model["remaining"] is None else f"{model['remaining'] * 100:5.1f}%"
+            bar = _bar(model["remaining"])
+            click.echo(f"  {model['id']:<28} {bar} {remaining:>6}  resets {_when(model['reset_time'])}")
+        for bucket in quota["buckets"]:
+            remaining = "?" if bucket["remaining"] is None else f"{bucket['remaining'] * 100:5.1f}%"
+            name = f"{bucket['group']}: {bucket['display_name']}"
+            click.echo(
+                f"  {name[:28]:<28} {_bar(bucket['remaining'])} {remaining:>6}  resets {_when(bucket['reset_time'])}"
+            )
+
+
+def _bar(fraction: float | None, width: int = 20) -> str:
+    if fraction is None:
+        return " " * width
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return "#" * filled + "." * (width - filled)
+
+
+@accounts.command("login")
+@click.option(
+    "--no-browser", is_flag=True, help="Do not open a browser; print the link and wait for a paste."
+)
+@click.option(
+    "--port", default=0, type=int, help="Loopback port for Google's redirect (default: any free one)."
+)
+@click.option("--login-hint", default="", help="The Google account to preselect (email).")
+def accounts_login(no_browser: bool, port: int, login_hint: str) -> None:
+    """Add an account by logging in with Google (works over SSH: paste the redirected URL or the code)."""
+    settings = load_settings()
+
+    async def run() -> Account:
+        async with open_pool(settings) as pool:
+            flows = LoginFlows(pool.oauth)
+            async with loopback_receiver(port) as (redirect_uri, received):
+                flow = flows.start(redirect_uri, login_hint=login_hint)
+                click.echo("Open this link in a browser and allow access:\n")
+                click.echo(f"  {flow.url}\n")
+                if not no_browser and _has_browser():
+                    webbrowser.open(flow.url)
+                click.echo(
+                    "Waiting for Google to redirect back. On another machine (SSH, container), the redirect "
+                    "fails: copy the URL of that failed page (or just its code) and paste it here."
+                )
+                response = await _first_of(received, _read_line("Redirected URL or code: "))
+            code, state = parse_response(response)
+            token = await flows.refresh_token_for(flows.take(state or flow.state), code)
+            account = await pool.add(token)
+            with contextlib.suppress(GatewayError, UpstreamHTTPError):
+                await ModelCatalog(pool).refresh(account)
+            return account
+
+    account = run_async(run())
+    click.echo(f"added {account.email} (id {account.id}, project {account.project_id})")
+
+
+def _has_browser() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+async def _read_line(prompt: str) -> str:
+    def read() -> str:
+        click.echo(prompt, nl=False)
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line
+
+    try:
+        return await asyncio.get_running_loop().run_in_executor(None, read)
+    except EOFError:
+        await asyncio.Event().wait()  # no terminal input: only the loopback redirect can finish the login
+        raise
+
+
+async def _first_of(*waiters: Awaitable[str]) -> str:
+    tasks = [asyncio.ensure_future(w) for w in waiters]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return next(iter(done)).result()
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+@contextlib.asynccontextmanager
+async def loopback_receiver(port: int) -> AsyncIterator[tuple[str, asyncio.Future[str]]]:
+    """A one-shot HTTP listener on 127.0.0.1 for Google's redirect; yields (redirect_uri, future of URL)."""
+    received: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def callback(request: web.Request) -> web.Response:
+        if not received.done():
+            received.set_result(str(request.url))
+        return web.Response(
+            text="Antigravity Gateway received the login. You can close this tab and return to the terminal.",
+            content_type="text/plain",
+        )
+
+    app = web.Application()
+    app.router.add_get("/oauth2callback", callback)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", port))
+    bound = sock.getsockname()[1]
+    await web.SockSite(runner, sock).start()
+    try:
+        yield f"http://127.0.0.1:{bound}/oauth2callback", received
+    finally:
+        await runner.cleanup()
+
+
+@accounts.command("import")
+@click.argument("file", type=click.File("r"))
+def accounts_import(file: TextIO) -> None:
+    """Add many accounts: refresh tokens one per line, or a JSON array of {email, refresh_token}."""
+    settings = load_settings()
+    items = parse_import(file.read())
+    if not items:
+        fail("nothing to import in that file")
+
+    async def run() -> list[ImportResult]:
+        results = []
+        async with open_pool(settings) as pool:
+            with click.progressbar(length=len(items), label="importing", file=sys.stderr) as bar:
+                async for result in import_accounts(pool, items):
+                    results.append(result)
+                    bar.update(1)
+        return results
+
+    results = run_async(run())
+    for r in results:
+        if r.ok:
+            click.echo(f"line {r.line}: {'updated' if r.updated else 'added'} {r.email}")
+        else:
+            click.echo(f"line {r.line}: failed{' (' + r.email + ')' if r.email else ''}: {r.error}")
+    failed = sum(1 for r in results if not r.ok)
+    click.echo(f"{len(results) - failed} imported, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
+@accounts.command("export")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File to write (mode 0600)."
+)
+def accounts_export(output: str | None) -> None:
+    """Write every account as JSON [{email, refresh_token}] (for `agw accounts import` elsewhere)."""
+    settings = load_settings()
+
+    async def run() -> bytes:
+        async with open_pool(settings) as pool:
+            return export_accounts(pool)
+
+    data = run_async(run())
+    click.echo("warning: the export contains refresh tokens: anyone with it can use these accounts", err=True)
+    if output:
+        path = Path(output)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data + b"\n")
+        os.chmod(path, 0o600)
+        click.echo(f"wrote {path}", err=True)
+    else:
+        click.echo(data.decode())
+
+
+@accounts.command("label")
+@click.argument("id_or_email")
+@click.argument("label")
+def accounts_label(id_or_email: str, label: str) -> None:
+    """Set an account's label (use "" to clear it)."""
+    _update(id_or_email, label=label)
+
+
+@accounts.command("priority")
+@click.argument("id_or_email")
+@click.argument("priority", type=int)
+def accounts_priority(id_or_email: str, priority: int) -> None:
+    """Set an account's priority: higher is chosen first (default 0)."""
+    _update(id_or_email, priority=priority)
+
+
+def _update(id_or_email: str, **fields: Any) -> None:
+    settings = load_settings()
+
+    async def run() -> Account:
+        async with open_pool(settings) as pool:
+            account = pool.find(id_or_email)
+            for name, value in fields.items():
+                setattr(account, name, value)
+            await pool.save(account)
+            return account
+
+    account = run_async(run())
+    click.echo(f"updated {account.email}: " + ", ".join(f"{k} {v!r}" for k, v in fields.items()))
 
 
 def _account_command(
@@ -134,12 +353,12 @@ def _account_command(
         settings = load_settings()
 
         async def run() -> str:
-            async with _pool(settings) as pool:
+            async with open_pool(settings) as pool:
                 account = pool.find(id_or_email)
                 await action(pool, account)
                 return account.email
 
-        click.echo(f"{done} {_run(run())}")
+        click.echo(f"{done} {run_async(run())}")
 
 
 async def _remove(pool: AccountPool, account: Account) -> None:
@@ -157,111 +376,3 @@ async def _enable(pool: AccountPool, account: Account) -> None:
 _account_command("remove", "removed", "Remove an account (by id or email).", _remove)
 _account_command("disable", "disabled", "Keep an account but stop using it.", _disable)
 _account_command("enable", "enabled", "Use an account again (also after it was blocked).", _enable)
-
-
-# -- emulator and demo ----------------------------------------------------------------------------
-
-DEMO_CLIENT_ID = "demo-client.apps.example"
-DEMO_CLIENT_SECRET = "demo-secret"
-DEMO_REFRESH_TOKEN = "1//demo-refresh-token"
-DEMO_EMAIL = "demo@example.com"
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8046, type=int, show_default=True)
-@click.option("--demo-account/--no-demo-account", default=True, show_default=True, help="Add a demo account.")
-def emulator(host: str, port: int, demo_account: bool) -> None:
-    """Run the bundled emulator of Google's OAuth and v1internal (a stand-in for Google, for offline use)."""
-    from antigravity_gateway.emulator import Emulator, EmulatorAccount, EmulatorServer
-
-    emu = Emulator()
-    if demo_account:
-        emu.add_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
-        emu.add_account(
-            EmulatorAccount(email=DEMO_EMAIL, refresh_token=DEMO_REFRESH_TOKEN, client_id=DEMO_CLIENT_ID)
-        )
-    server = EmulatorServer(emu, host=host, port=port)
-    server.start()
-    click.echo(f"Emulator of Google (a stand-in, not Google) at {server.url}")
-    click.echo("Point the gateway at it:")
-    click.echo(f"  export AGW_UPSTREAM_ENDPOINTS={server.endpoint('daily')}")
-    click.echo(
-        f"  export AGW_OAUTH_TOKEN_URL={server.token_url} AGW_OAUTH_USERINFO_URL={server.userinfo_url}"
-    )
-    if demo_account:
-        click.echo(
-            f"  export AGW_OAUTH_CLIENT_ID={DEMO_CLIENT_ID} AGW_OAUTH_CLIENT_SECRET={DEMO_CLIENT_SECRET}"
-        )
-        click.echo(f"  agw accounts add --refresh-token {DEMO_REFRESH_TOKEN}")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
-
-
-@main.command()
-@click.option("--port", default=8045, type=int, show_default=True, help="Gateway port.")
-def demo(port: int) -> None:
-    """Try the gateway with no Google account: a bundled emulator of Google serves a demo account."""
-    from antigravity_gateway.emulator import Emulator, EmulatorAccount, EmulatorServer
-    from antigravity_gateway.server import serve as run_server
-
-    emu = Emulator()
-    emu.add_client(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
-    emu.add_account(
-        EmulatorAccount(email=DEMO_EMAIL, refresh_token=DEMO_REFRESH_TOKEN, client_id=DEMO_CLIENT_ID)
-    )
-    server = EmulatorServer(emu, host="127.0.0.1", port=0)
-    server.start()
-    home = Path(tempfile.mkdtemp(prefix="agw-demo-"))
-    settings = Settings(
-        home=home,
-        host="127.0.0.1",
-        port=port,
-        api_key="",
-        auth_mode="off",
-        upstream_endpoints=[server.endpoint("sandbox"), server.endpoint("daily"), server.endpoint("prod")],
-        oauth_auth_url=server.auth_url,
-        oauth_token_url=server.token_url,
-        oauth_userinfo_url=server.userinfo_url,
-        oauth_client_id=DEMO_CLIENT_ID,
-        oauth_client_secret=DEMO_CLIENT_SECRET,
-        onboard_poll_interval=0.2,
-    )
-
-    async def add() -> Account:
-        async with _pool(settings) as pool:
-            account = await pool.add(DEMO_REFRESH_TOKEN, label="demo")
-            await ModelCatalog(pool).refresh(account)
-            return account
-
-    account = _run(add())
-    base = f"http://127.0.0.1:{port}"
-    click.echo(
-        f"""
-DEMO MODE: the upstream is the bundled emulator of Google ({server.url}), a stand-in, not Google.
-Demo account {account.email} was added the normal way (refresh, email, onboarding: project {account.project_id}).
-Data for this run: {home}
-
-Gateway: {base}   (Ctrl-C to stop)   Try, in another terminal:
-
-  curl -s {base}/healthz
-  curl -s {base}/v1beta/models
-  curl -s {base}/v1beta/models/gemini-2.5-flash:generateContent \\
-       -H 'Content-Type: application/json' -d '{{"contents":[{{"role":"user","parts":[{{"text":"Hello"}}]}}]}}'
-  curl -sN '{base}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse' \\
-       -H 'Content-Type: application/json' -d '{{"contents":[{{"parts":[{{"text":"Stream please"}}]}}]}}'
-
-  python -c "from google import genai; from google.genai import types; \\
-c = genai.Client(api_key='any', http_options=types.HttpOptions(base_url='{base}')); \\
-print(c.models.generate_content(model='gemini-2.5-flash', contents='Hello').text)"
-
-Real use: add your Google accounts (`agw accounts add --refresh-token ...`) and run `agw serve`.
-"""
-    )
-    try:
-        run_server(settings)
-    finally:
-        server.stop()

@@ -164,6 +164,9 @@ class Store(Protocol):
 
     async def __aexit__(self, *exc: object) -> None: ...
 
+    async def changed_elsewhere(self) -> bool:
+        """Whether another process changed the store since the last call (the CLI while serving)."""
+
     async def list_accounts(self) -> list[Account]: ...
 
     async def save_account(self, account: Account) -> None:

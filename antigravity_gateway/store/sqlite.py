@@ -67,6 +67,7 @@ class SQLiteStore:
         self.path = path
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._data_version = 0
 
     async def __aenter__(self) -> SQLiteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agw-store")
@@ -117,6 +118,16 @@ class SQLiteStore:
             return self._conn.execute(sql, params).fetchall()
 
         return run
+
+    async def changed_elsewhere(self) -> bool:
+        def run() -> bool:
+            assert self._conn is not None
+            version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            changed = version != self._data_version
+            self._data_version = version
+            return changed
+
+        return await self._run(run)
 
     # -- accounts ---------------------------------------------------------------------------------
 
