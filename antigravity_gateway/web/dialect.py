@@ -14,7 +14,7 @@ import orjson
 from starlette.responses import Response
 
 from antigravity_gateway.errors import GatewayError
-from antigravity_gateway.protocols import gemini
+from antigravity_gateway.protocols import anthropic, gemini
 
 Dialect = Literal["gemini", "openai", "anthropic"]
 
@@ -46,15 +46,6 @@ _OPENAI_TYPES = {
     429: "rate_limit_error",
 }
 _OPENAI_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded", 404: "not_found"}
-_ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
 
 
 def error_response(exc: GatewayError, dialect: Dialect) -> Response:
@@ -74,6 +65,6 @@ def error_response(exc: GatewayError, dialect: Dialect) -> Response:
         }
         body = orjson.dumps({"error": error})
     else:
-        kind = _ANTHROPIC_TYPES.get(status, "api_error")
-        body = orjson.dumps({"type": "error", "error": {"type": kind, "message": exc.message}})
+        status, _, _ = anthropic.error_parts(exc)
+        body = orjson.dumps(anthropic.error_payload(exc))
     return Response(body, status_code=status, media_type="application/json", headers=headers)

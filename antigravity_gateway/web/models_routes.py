@@ -7,6 +7,7 @@ OpenAI's shape.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from starlette.routing import Route
 
 from antigravity_gateway.core.models_map import strip_model_prefix
 from antigravity_gateway.core.pipeline import Pipeline
-from antigravity_gateway.errors import NotFound
+from antigravity_gateway.errors import InvalidRequest, NotFound
 from antigravity_gateway.web import gemini_routes
 from antigravity_gateway.web.dialect import dialect_for
 
@@ -30,12 +31,32 @@ def openai_model(model_id: str) -> dict[str, Any]:
 
 
 def anthropic_model(model_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         "type": "model",
         "id": model_id,
         "display_name": str(spec.get("displayName") or model_id),
         "created_at": CREATED_ISO,
+        "lifecycle": "active",
     }
+    if isinstance(spec.get("maxTokens"), int):
+        entry["max_input_tokens"] = spec["maxTokens"]
+    if isinstance(spec.get("maxOutputTokens"), int):
+        entry["max_tokens"] = spec["maxOutputTokens"]
+    return entry
+
+
+def anthropic_page(ids: list[str], query: Mapping[str, str]) -> tuple[list[str], bool]:
+    """One page of ids for Anthropic's ``limit`` / ``after_id`` / ``before_id`` cursors (default 20)."""
+    try:
+        limit = min(max(int(query.get("limit") or 20), 1), 1000)
+    except ValueError:
+        raise InvalidRequest(f"limit: invalid integer {query.get('limit')!r}", param="limit") from None
+    if (before := query.get("before_id")) and before in ids:  # the page just before it
+        end = ids.index(before)
+        start = max(0, end - limit)
+        return ids[start:end], start > 0
+    start = ids.index(after) + 1 if (after := query.get("after_id")) and after in ids else 0
+    return ids[start : start + limit], start + limit < len(ids)
 
 
 async def list_models(request: Request) -> Response:
@@ -46,12 +67,12 @@ async def list_models(request: Request) -> Response:
     await request.app.state.ensure_catalog()
     ids = pipeline.model_ids()
     if dialect == "anthropic":
-        data = [anthropic_model(m, pipeline.model_spec(m) or {}) for m in ids]
+        page, has_more = anthropic_page(ids, request.query_params)
         body: dict[str, Any] = {
-            "data": data,
-            "has_more": False,
-            "first_id": ids[0] if ids else None,
-            "last_id": ids[-1] if ids else None,
+            "data": [anthropic_model(m, pipeline.model_spec(m) or {}) for m in page],
+            "has_more": has_more,
+            "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None,
         }
     else:
         body = {"object": "list", "data": [openai_model(m) for m in ids]}

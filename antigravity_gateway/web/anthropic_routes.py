@@ -1,0 +1,212 @@
+"""Anthropic Messages routes: ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``.
+
+Query strings (Claude Code's ``?beta=true``) and ``anthropic-beta`` / ``anthropic-version`` headers are
+accepted and ignored. The conversation key for account stickiness is ``metadata.user_id`` (its
+``session_id`` for Claude Code), else Claude Code's ``X-Claude-Code-Session-Id`` header.
+
+Streams answer with the HTTP status of the first upstream event: failures before it (rate limits,
+no account) are ordinary error answers the clients retry. After it, the route sends a ``ping`` every
+:data:`PING_INTERVAL` seconds while the upstream is quiet, and a failure becomes an ``error`` event that
+ends the stream (the SDK raises it; Claude Code retries the turn without streaming).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+from starlette.datastructures import State
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from antigravity_gateway.core.pipeline import Call, Pipeline, Served
+from antigravity_gateway.core.session import explicit_key
+from antigravity_gateway.errors import GatewayError, UpstreamError, UpstreamUnavailable
+from antigravity_gateway.protocols import anthropic
+from antigravity_gateway.protocols.anthropic_stream import (
+    Event,
+    StreamTranslator,
+    error_event,
+    ping_event,
+)
+from antigravity_gateway.protocols.sse import encode_event
+from antigravity_gateway.web.body import read_json
+
+logger = logging.getLogger(__name__)
+
+#: Seconds without an upstream event before a ``ping`` goes out (tests lower it).
+PING_INTERVAL = 10.0
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+#: Claude model families, for names the accounts do not serve (e.g. a newer Claude Code default):
+#: the name whose mapping (built-in alias or the user's rule) picks the family's upstream model.
+_FAMILY_FALLBACKS = (("opus", "claude-opus-4"), ("sonnet", "claude-sonnet-4"), ("haiku", "claude-haiku-4"))
+
+T = TypeVar("T")
+
+
+def _pipeline(request: Request) -> Pipeline:
+    pipeline: Pipeline = request.app.state.pipeline
+    return pipeline
+
+
+def _tool_signatures(state: State) -> anthropic.ToolSignatures:
+    cache = getattr(state, "anthropic_tool_signatures", None)
+    if not isinstance(cache, anthropic.ToolSignatures):
+        cache = anthropic.ToolSignatures()
+        state.anthropic_tool_signatures = cache
+    return cache
+
+
+def _headers(served: Served) -> dict[str, str]:
+    return {"x-agw-upstream-model": served.upstream_model, "request-id": "req_" + secrets.token_hex(12)}
+
+
+def upstream_model_name(pipeline: Pipeline, model: str) -> str:
+    """The model name to hand the pipeline: ``model`` itself, unless it is a Claude name that maps to
+    nothing the accounts serve; then the family's model (``claude-opus-5-5`` → what ``claude-opus-4``
+    maps to), so that Claude Code's newest default model names keep working."""
+    available = pipeline.catalog.models
+    if not available or not model.startswith("claude-") or pipeline.resolve(model) in available:
+        return model
+    for family, stand_in in _FAMILY_FALLBACKS:
+        if family in model and (fallback := pipeline.resolve(stand_in)) in available:
+            logger.info("model %s is not served; using %s (%s family)", model, fallback, family)
+            return fallback
+    return model
+
+
+async def _prepare(request: Request) -> tuple[dict[str, Any], str, str, anthropic.Target]:
+    body = await read_json(request, request.app.state.settings.max_body_bytes)
+    model = anthropic.requested_model(body)
+    await request.app.state.ensure_catalog()
+    pipeline = _pipeline(request)
+    call_model = upstream_model_name(pipeline, model)
+    upstream = pipeline.resolve(call_model)
+    target = anthropic.Target.from_spec(upstream, pipeline.catalog.models.get(upstream))
+    return body, model, call_model, target
+
+
+def _session_key(body: dict[str, Any], request: Request) -> str | None:
+    conversation = anthropic.conversation_id(body) or request.headers.get("x-claude-code-session-id")
+    return explicit_key(conversation) if conversation else None
+
+
+def _has_thinking(gemini_request: dict[str, Any]) -> bool:
+    return any(
+        part.get("thought") is True for content in gemini_request["contents"] for part in content["parts"]
+    ) or "thinkingConfig" in gemini_request.get("generationConfig", {})
+
+
+async def _send(
+    op: Callable[[Call], Awaitable[T]], call: Call, without_thinking: Callable[[], dict[str, Any]]
+) -> T:
+    """Run ``op``; when the upstream refuses a thinking signature it did not issue (history from another
+    model, an edited block), once more without the thinking history instead of failing the turn."""
+    try:
+        return await op(call)
+    except UpstreamError as exc:
+        if exc.status != 400 or "signature" not in exc.message.lower() or not _has_thinking(call.request):
+            raise
+        logger.warning("upstream refused a thinking signature; retrying without thinking history")
+        call.request = without_thinking()
+        return await op(call)
+
+
+async def messages(request: Request) -> Response:
+    body, model, call_model, target = await _prepare(request)
+    pipeline = _pipeline(request)
+    signatures = _tool_signatures(request.app.state)
+    call = Call(
+        model=call_model,
+        request=anthropic.to_gemini(body, target, tool_signatures=signatures),
+        protocol="anthropic",
+        session_key=_session_key(body, request),
+    )
+
+    def without_thinking() -> dict[str, Any]:
+        return anthropic.to_gemini(body, target, tool_signatures=signatures, keep_thinking=False)
+
+    if not anthropic.wants_stream(body):
+        result, served = await _send(pipeline.generate, call, without_thinking)
+        message, found = anthropic.to_message(result, model=model)
+        signatures.update(found)
+        return Response(orjson.dumps(message), media_type="application/json", headers=_headers(served))
+    events, served = await _send(pipeline.stream, call, without_thinking)
+    translator = StreamTranslator(model)
+    return StreamingResponse(
+        _sse(events, translator, signatures),
+        media_type="text/event-stream",
+        headers={**STREAM_HEADERS, **_headers(served)},
+    )
+
+
+async def count_tokens(request: Request) -> Response:
+    body, _model, call_model, target = await _prepare(request)
+    result, served = await _pipeline(request).count_tokens(call_model, anthropic.count_request(body, target))
+    total = result.get("totalTokens")
+    tokens = total if isinstance(total, int) and not isinstance(total, bool) else 0
+    return Response(
+        orjson.dumps({"input_tokens": max(1, tokens)}),
+        media_type="application/json",
+        headers=_headers(served),
+    )
+
+
+def _frame(event: Event) -> bytes:
+    return encode_event(event[0], orjson.dumps(event[1]))
+
+
+async def _next(events: AsyncGenerator[dict[str, Any], None]) -> dict[str, Any]:
+    return await events.__anext__()
+
+
+async def _sse(
+    events: AsyncGenerator[dict[str, Any], None],
+    translator: StreamTranslator,
+    signatures: anthropic.ToolSignatures,
+) -> AsyncIterator[bytes]:
+    pending: asyncio.Task[dict[str, Any]] | None = None
+    try:
+        while True:
+            pending = asyncio.ensure_future(_next(events))
+            while not (await asyncio.wait({pending}, timeout=PING_INTERVAL))[0]:
+                yield _frame(ping_event())
+            try:
+                chunk = pending.result()
+            except StopAsyncIteration:
+                break
+            finally:
+                pending = None
+            for event in translator.feed(chunk):
+                yield _frame(event)
+        if translator.finish_reason is None:
+            raise UpstreamUnavailable("the upstream stream ended before the model finished its answer")
+        for event in translator.finish():
+            yield _frame(event)
+    except GatewayError as exc:
+        logger.warning("stream ended by an upstream error: %s", exc.message)
+        yield _frame(error_event(exc))
+    except Exception as exc:
+        logger.exception("stream failed in the gateway")
+        error = GatewayError(f"internal error in the gateway ({exc.__class__.__name__}); see the gateway log")
+        yield _frame(error_event(error))
+    finally:
+        signatures.update(translator.tool_signatures)
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        await events.aclose()
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+    ]
