@@ -108,7 +108,7 @@ class Scheduler:
             soonest = min(self.cooling_until(a.id, model, now) for a in usable)
             raise AllAccountsCoolingDown(
                 f"every account is cooling down for {model}; the first one recovers in {soonest - now:.0f}s",
-                retry_after=max(1.0, soonest - now),
+                retry_after=max(0.0, soonest - now),
             )
         if settings.quota_protection > 0:
             ready = self._protect(ready, model, settings.quota_protection, now)
@@ -147,7 +147,7 @@ class Scheduler:
         resets = [t for a in ready if (t := self.catalog.reset_time(a.id, model)) is not None and t > now]
         raise AllAccountsCoolingDown(
             f"every account is below the quota protection threshold ({threshold:g} %) for {model}",
-            retry_after=max(1.0, min(resets) - now) if resets else 60.0,
+            retry_after=max(0.0, min(resets) - now) if resets else 60.0,
         )
 
     def _use(self, account: Account, now: float) -> Account:

@@ -58,7 +58,8 @@ T = TypeVar("T")
 
 DEFAULT_RATE_LIMIT_COOLDOWN = 2.0
 DEFAULT_QUOTA_COOLDOWN = 300.0
-FORBIDDEN_COOLDOWN = 300.0
+FORBIDDEN_RETRY_SECONDS = 600.0
+WAKE_MARGIN = 0.02  # sleeps may end a hair early on the loop's clock; a cooldown is checked on the wall clock
 UNAUTHENTICATED_COOLDOWN = 60.0
 
 
@@ -230,7 +231,7 @@ class Pipeline:
             if wait > 0 and waited + wait <= self.settings.cache_first_max_wait:
                 logger.info("cache-first: waiting %.1fs for the conversation's account", wait)
                 waited += wait
-                await asyncio.sleep(wait)
+                await asyncio.sleep(wait + WAKE_MARGIN)
             try:
                 account = self._pick(model, session_key, excluded, failed)
             except AllAccountsCoolingDown as exc:
@@ -238,7 +239,7 @@ class Pipeline:
                 if waited + wait <= self.settings.retry_max_wait:
                     logger.info("every account is cooling down for %s; waiting %.1fs", model, wait)
                     waited += wait
-                    await asyncio.sleep(wait)
+                    await asyncio.sleep(wait + WAKE_MARGIN)
                     continue
                 raise _cooling_error(exc, last) from None
             except NoAccountAvailable:
@@ -251,7 +252,10 @@ class Pipeline:
             try:
                 token = await self.pool.access_token(account)
                 project = await self.pool.ensure_project(account)
-                return await attempt(account, token, project)
+                result = await attempt(account, token, project)
+                if account.status != "enabled":  # set aside for a while, and it works again
+                    await self.pool.set_status(account, "enabled")
+                return result
             except AccountError as exc:
                 logger.warning("account %s unusable: %s", account.email, exc.message)
                 excluded.add(account.id)
@@ -334,7 +338,9 @@ class Pipeline:
             )
             excluded.add(account.id)
         elif kind == "forbidden":
-            self.scheduler.cool(account, ANY_MODEL, FORBIDDEN_COOLDOWN, kind, error.message)
+            await self.pool.set_status(
+                account, "forbidden", f"403 from Google: {error.message}", until=time.time() + FORBIDDEN_RETRY_SECONDS
+            )
             excluded.add(account.id)
         elif kind == "server":
             failed.add(account.id)

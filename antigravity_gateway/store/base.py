@@ -43,10 +43,10 @@ class Account:
 
     @property
     def usable(self) -> bool:
-        """Enabled, or blocked only for a while that has passed (validation required)."""
+        """Enabled, or set aside by Google only for a while that has passed (verification, 403)."""
         if self.status == "enabled":
             return True
-        return self.status == "validation_required" and 0 < self.status_until <= time.time()
+        return self.status in ("validation_required", "forbidden") and 0 < self.status_until <= time.time()
 
     def public_dict(self) -> dict[str, Any]:
         """A view safe to print or serve: no tokens."""

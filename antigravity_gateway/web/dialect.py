@@ -7,6 +7,7 @@ The route decides (``/v1beta/...`` is Gemini, ``/v1/messages`` Anthropic, ``/v1/
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Literal
 
@@ -14,7 +15,7 @@ import orjson
 from starlette.responses import Response
 
 from antigravity_gateway.errors import GatewayError
-from antigravity_gateway.protocols import anthropic, gemini
+from antigravity_gateway.protocols import anthropic, gemini, openai
 
 Dialect = Literal["gemini", "openai", "anthropic"]
 
@@ -37,33 +38,16 @@ def dialect_for(path: str, headers: Mapping[str, str]) -> Dialect:
     return "openai"
 
 
-_OPENAI_TYPES = {
-    400: "invalid_request_error",
-    401: "invalid_request_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    413: "invalid_request_error",
-    429: "rate_limit_error",
-}
-_OPENAI_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded", 404: "not_found"}
-
-
 def error_response(exc: GatewayError, dialect: Dialect) -> Response:
     """The error as the client's own API would send it, with ``Retry-After`` when known."""
     headers: dict[str, str] = {}
     if exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     status = exc.status
     if dialect == "gemini":
         body = gemini.error_body(exc)
     elif dialect == "openai":
-        error = {
-            "message": exc.message,
-            "type": _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
-            "param": exc.param,
-            "code": _OPENAI_CODES.get(status, exc.google_status.lower()),
-        }
-        body = orjson.dumps({"error": error})
+        body = orjson.dumps({"error": openai.error_object(exc)})
     else:
         status, _, _ = anthropic.error_parts(exc)
         body = orjson.dumps(anthropic.error_payload(exc))

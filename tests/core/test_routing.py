@@ -334,3 +334,16 @@ def test_cache_first_waits_for_the_conversations_account(gateway_factory: Gatewa
     assert served_by(http.post(URL, json=conversation)) == owner  # waited instead of switching
     assert 0.9 < time.monotonic() - started < 3
     assert {r.account_email for r in attempts(gateway)} == {owner}
+
+
+def test_forbidden_account_is_set_aside_then_recovers(gateway_factory: GatewayFactory) -> None:
+    gateway = two_accounts(gateway_factory)
+    gateway.emulator.add_fault(Fault(status=403, account="alice@example.com"))
+    answer = gateway.http().post(URL, json=ask("forbidden case"))
+    assert served_by(answer) == "bob@example.com"
+    alice = next(a for a in gateway.state.pool.accounts.values() if a.email == "alice@example.com")
+    assert alice.status == "forbidden" and "403" in alice.status_reason and not alice.usable
+    alice.status_until = time.time() - 1  # its time out is over: it is tried again, and works
+    answers = [served_by(gateway.http().post(URL, json=ask(f"after forbidden {i}"))) for i in range(2)]
+    assert "alice@example.com" in answers
+    assert alice.status == "enabled"
