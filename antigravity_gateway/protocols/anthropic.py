@@ -60,8 +60,19 @@ ADAPTIVE_BUDGET: Final = 8192
 ENABLED_BUDGET: Final = 8192
 #: Claude Code's first system block: Anthropic billing metadata, not an instruction for the model.
 _BILLING_PREFIX: Final = "x-anthropic-billing-header:"
+#: ``finishReason`` values (and :data:`PROMPT_BLOCKED`) that Anthropic calls a ``refusal``.
+PROMPT_BLOCKED: Final = "PROMPT_BLOCKED"
 _FINISH_REFUSAL: Final = frozenset(
-    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE"}
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "LANGUAGE",
+        PROMPT_BLOCKED,
+    }
 )
 _ID_SAFE: Final = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
 _TOKEN_NUMBERS: Final = re.compile(r"\((\d+)\)[^()]*\((\d+)\)")
@@ -549,6 +560,18 @@ def stop_reason(finish: str | None, has_tool_use: bool) -> str:
     return "end_turn"
 
 
+def finish_reason(response: Mapping[str, Any]) -> str | None:
+    """The candidate's ``finishReason``, or :data:`PROMPT_BLOCKED` when Google refused the prompt itself
+    (``promptFeedback.blockReason`` and no candidate)."""
+    finish = first_candidate(response).get("finishReason")
+    if isinstance(finish, str) and finish:
+        return finish
+    feedback = response.get("promptFeedback")
+    if isinstance(feedback, dict) and feedback.get("blockReason"):
+        return PROMPT_BLOCKED
+    return None
+
+
 def first_candidate(response: Mapping[str, Any]) -> dict[str, Any]:
     candidates = response.get("candidates")
     if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
@@ -604,7 +627,6 @@ def to_message(response: Mapping[str, Any], *, model: str) -> tuple[dict[str, An
                 last["text"] += text
             else:
                 content.append({"type": "text", "text": text})
-    finish = candidate.get("finishReason")
     has_tool_use = any(block["type"] == "tool_use" for block in content)
     message = {
         "id": new_message_id(response.get("responseId")),
@@ -612,7 +634,7 @@ def to_message(response: Mapping[str, Any], *, model: str) -> tuple[dict[str, An
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason(finish if isinstance(finish, str) else None, has_tool_use),
+        "stop_reason": stop_reason(finish_reason(response), has_tool_use),
         "stop_sequence": None,
         "usage": usage(response.get("usageMetadata")),
     }

@@ -54,8 +54,7 @@ class StreamTranslator:
         candidate = anthropic.first_candidate(response)
         for part in anthropic.candidate_parts(candidate):
             events.extend(self._part(part))
-        finish = candidate.get("finishReason")
-        if isinstance(finish, str) and finish:
+        if (finish := anthropic.finish_reason(response)) is not None:
             self.finish_reason = finish
         return events
 

@@ -106,14 +106,18 @@ def _has_thinking(gemini_request: dict[str, Any]) -> bool:
 async def _send(
     op: Callable[[Call], Awaitable[T]], call: Call, without_thinking: Callable[[], dict[str, Any]]
 ) -> T:
-    """Run ``op``; when the upstream refuses a thinking signature it did not issue (history from another
-    model, an edited block), once more without the thinking history instead of failing the turn."""
+    """Run ``op``; when the upstream refuses the request's thinking (a signature it did not issue, from
+    another model or an edited block; a history or model it cannot think with), once more without the
+    thinking history and config instead of failing the turn."""
     try:
         return await op(call)
     except UpstreamError as exc:
-        if exc.status != 400 or "signature" not in exc.message.lower() or not _has_thinking(call.request):
+        message = exc.message.lower()
+        if exc.status != 400 or not ("signature" in message or "thinking" in message):
             raise
-        logger.warning("upstream refused a thinking signature; retrying without thinking history")
+        if not _has_thinking(call.request):
+            raise
+        logger.warning("upstream refused the thinking in a request (%s); retrying without it", exc.message)
         call.request = without_thinking()
         return await op(call)
 

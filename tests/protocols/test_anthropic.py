@@ -741,3 +741,15 @@ def test_other_400s_are_left_alone() -> None:
         "Unable to submit request because it has a maxOutputTokens value of 99 but the supported range is..."
     )
     assert anthropic.error_parts(UpstreamError(message, status=400))[2] == message
+
+
+def test_blocked_prompt_is_a_refusal() -> None:
+    blocked = {
+        "promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
+        "usageMetadata": {"promptTokenCount": 9},
+    }
+    message, _ = anthropic.to_message(blocked, model="m")
+    assert message["content"] == [] and message["stop_reason"] == "refusal"
+    translator = StreamTranslator("m")
+    translator.feed(blocked)
+    assert translator.finish()[-2][1]["delta"]["stop_reason"] == "refusal"

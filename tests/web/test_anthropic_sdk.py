@@ -4,6 +4,7 @@ thinking with signatures over two turns, count_tokens, models, and the errors Cl
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import anthropic
@@ -392,3 +393,19 @@ def test_ping_while_the_upstream_is_quiet(keyed: Gateway, monkeypatch: pytest.Mo
     assert without_pings[1] == "content_block_start" and without_pings[-3] == "content_block_stop"
     data = [orjson.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: ")]
     assert data[-2]["delta"]["stop_reason"] == "end_turn"
+
+
+def test_client_closing_a_stream_early_releases_the_upstream(keyed: Gateway) -> None:
+    keyed.emulator.chunk_delay = 0.2
+    client = _client(keyed)
+    with client.messages.stream(
+        model=SONNET,
+        max_tokens=100,
+        messages=[{"role": "user", "content": "a long enough answer to abandon"}],
+    ) as stream:
+        next(iter(stream.text_stream))
+        assert keyed.state.scheduler.in_flight  # the upstream stream is open
+    deadline = time.monotonic() + 5
+    while keyed.state.scheduler.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not keyed.state.scheduler.in_flight

@@ -1,6 +1,7 @@
 """The real Claude Code CLI (npm ``@anthropic-ai/claude-code``), non-interactive (``-p``) and offline,
 against the gateway and the emulator: a plain prompt, and a tool round trip in which the model calls
-Claude Code's own ``Read`` tool and answers from its result."""
+Claude Code's own ``Read`` tool and answers from its result, and a prompt over the context window, whose
+error Claude Code must recognise (it compacts the conversation on that error)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def keyed(gateway_factory: GatewayFactory) -> Gateway:
     return gateway_factory(api_key=KEY, auth_mode="strict")
 
 
-def _claude(gateway: Gateway, tmp_path: Path, prompt: str, *args: str) -> dict[str, Any]:
+def _claude(
+    gateway: Gateway, tmp_path: Path, prompt: str, *args: str, stdin: str | None = None, ok: bool = True
+) -> dict[str, Any]:
     home = tmp_path / "home"
     work = tmp_path / "work"
     home.mkdir(exist_ok=True)
@@ -43,14 +46,15 @@ def _claude(gateway: Gateway, tmp_path: Path, prompt: str, *args: str) -> dict[s
         "NO_COLOR": "1",
     }
     result = subprocess.run(
-        [str(CLAUDE), "-p", prompt, "--output-format", "json", *args],
+        [str(CLAUDE), "-p", *([prompt] if prompt else []), "--output-format", "json", *args],
+        input=stdin,
         cwd=work,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-2000:])
+    assert (result.returncode == 0) == ok, (result.stdout[-2000:], result.stderr[-2000:])
     output = json.loads(result.stdout)
     assert isinstance(output, dict)
     return output
@@ -88,3 +92,10 @@ def test_tool_round_trip_with_read(keyed: Gateway, tmp_path: Path) -> None:
     response = next(p["functionResponse"] for p in history[-1]["parts"] if "functionResponse" in p)
     assert response["id"] == call["id"] and response["name"] == "Read"
     assert "marmalade" in response["response"]["result"]
+
+
+def test_too_long_prompt_is_recognised(keyed: Gateway, tmp_path: Path) -> None:
+    output = _claude(keyed, tmp_path, "", stdin="word " * 170_000, ok=False)
+    assert output["is_error"] is True and output["api_error_status"] == 400
+    assert output["result"].startswith("Prompt is too long")
+    assert "(limit 200000)" in output["result"]  # Claude Code read the numbers from our message
