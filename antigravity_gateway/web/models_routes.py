@@ -18,6 +18,7 @@ from starlette.routing import Route
 from antigravity_gateway.core.models_map import strip_model_prefix
 from antigravity_gateway.core.pipeline import Pipeline
 from antigravity_gateway.errors import InvalidRequest, NotFound
+from antigravity_gateway.protocols.openai import OpenAIError
 from antigravity_gateway.web import gemini_routes
 from antigravity_gateway.web.dialect import dialect_for
 
@@ -88,6 +89,10 @@ async def get_model(request: Request) -> Response:
     model_id = strip_model_prefix(request.path_params["rest"])
     spec = pipeline.model_spec(model_id)
     if spec is None:
+        if dialect == "openai":
+            raise OpenAIError(
+                f"The model '{model_id}' does not exist", code="model_not_found", param="model", status=404
+            )
         raise NotFound(f"The model '{model_id}' does not exist", param="model")
     body = anthropic_model(model_id, spec) if dialect == "anthropic" else openai_model(model_id)
     return Response(orjson.dumps(body), media_type="application/json")
