@@ -14,12 +14,14 @@ from collections.abc import Mapping
 
 #: Built-in aliases (wildcards allowed): names other clients use → ids the upstream serves.
 BUILTIN_ALIASES: dict[str, str] = {
-    "claude-opus-4*": "claude-opus-4-6-thinking",
-    "claude-sonnet-4-6-thinking": "claude-sonnet-4-6",
-    "claude-sonnet-4*": "claude-sonnet-4-6",
+    # Any Claude name (Claude Code's newest defaults included) lands on the family's upstream model,
+    # unless the accounts serve that exact name.
+    "claude-opus-*": "claude-opus-4-6-thinking",
+    "claude-sonnet-*": "claude-sonnet-4-6",
+    "claude-haiku-*": "claude-sonnet-4-6",
+    "claude-3-opus*": "claude-opus-4-6-thinking",
     "claude-3-5-sonnet*": "claude-sonnet-4-6",
     "claude-3-7-sonnet*": "claude-sonnet-4-6",
-    "claude-haiku-*": "claude-sonnet-4-6",
     "claude-3-haiku*": "claude-sonnet-4-6",
     "claude-3-5-haiku*": "claude-sonnet-4-6",
     "gpt-4*": "gemini-2.5-flash",

@@ -43,10 +43,6 @@ logger = logging.getLogger(__name__)
 #: Seconds without an upstream event before a ``ping`` goes out (tests lower it).
 PING_INTERVAL = 10.0
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-#: Claude model families, for names the accounts do not serve (e.g. a newer Claude Code default):
-#: the name whose mapping (built-in alias or the user's rule) picks the family's upstream model.
-_FAMILY_FALLBACKS = (("opus", "claude-opus-4"), ("sonnet", "claude-sonnet-4"), ("haiku", "claude-haiku-4"))
-
 T = TypeVar("T")
 
 
@@ -67,29 +63,14 @@ def _headers(served: Served) -> dict[str, str]:
     return {"x-agw-upstream-model": served.upstream_model, "request-id": "req_" + secrets.token_hex(12)}
 
 
-def upstream_model_name(pipeline: Pipeline, model: str) -> str:
-    """The model name to hand the pipeline: ``model`` itself, unless it is a Claude name that maps to
-    nothing the accounts serve; then the family's model (``claude-opus-5-5`` → what ``claude-opus-4``
-    maps to), so that Claude Code's newest default model names keep working."""
-    available = pipeline.catalog.models
-    if not available or not model.startswith("claude-") or pipeline.resolve(model) in available:
-        return model
-    for family, stand_in in _FAMILY_FALLBACKS:
-        if family in model and (fallback := pipeline.resolve(stand_in)) in available:
-            logger.info("model %s is not served; using %s (%s family)", model, fallback, family)
-            return fallback
-    return model
-
-
-async def _prepare(request: Request) -> tuple[dict[str, Any], str, str, anthropic.Target]:
+async def _prepare(request: Request) -> tuple[dict[str, Any], str, anthropic.Target]:
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     model = anthropic.requested_model(body)
     await request.app.state.ensure_catalog()
     pipeline = _pipeline(request)
-    call_model = upstream_model_name(pipeline, model)
-    upstream = pipeline.resolve(call_model)
+    upstream = pipeline.resolve(model)
     target = anthropic.Target.from_spec(upstream, pipeline.catalog.models.get(upstream))
-    return body, model, call_model, target
+    return body, model, target
 
 
 def _session_key(body: dict[str, Any], request: Request) -> str | None:
@@ -123,11 +104,11 @@ async def _send(
 
 
 async def messages(request: Request) -> Response:
-    body, model, call_model, target = await _prepare(request)
+    body, model, target = await _prepare(request)
     pipeline = _pipeline(request)
     signatures = _tool_signatures(request.app.state)
     call = Call(
-        model=call_model,
+        model=model,
         request=anthropic.to_gemini(body, target, tool_signatures=signatures),
         protocol="anthropic",
         session_key=_session_key(body, request),
@@ -151,8 +132,8 @@ async def messages(request: Request) -> Response:
 
 
 async def count_tokens(request: Request) -> Response:
-    body, _model, call_model, target = await _prepare(request)
-    result, served = await _pipeline(request).count_tokens(call_model, anthropic.count_request(body, target))
+    body, model, target = await _prepare(request)
+    result, served = await _pipeline(request).count_tokens(model, anthropic.count_request(body, target))
     total = result.get("totalTokens")
     tokens = total if isinstance(total, int) and not isinstance(total, bool) else 0
     return Response(
