@@ -30,7 +30,7 @@ from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.request_log import RequestLogger, current_record
 from antigravity_gateway.store.sqlite import SQLiteStore
 from antigravity_gateway.upstream.client import UpstreamClient
-from antigravity_gateway.web import anthropic_routes, gemini_routes, models_routes, openai_routes
+from antigravity_gateway.web import anthropic_routes, dashboard, gemini_routes, models_routes, openai_routes
 from antigravity_gateway.web.admin_api import AdminApi
 from antigravity_gateway.web.auth import AuthMiddleware
 from antigravity_gateway.web.dialect import dialect_for, error_response
@@ -87,6 +87,7 @@ def build_routes() -> list[BaseRoute]:
         Route("/api/hello", claude_hello, methods=["GET", "HEAD"]),
     ]
     routes += AdminApi().routes()
+    routes += dashboard.routes()
     routes += models_routes.routes()
     routes += anthropic_routes.routes()
     routes += openai_routes.routes()
