@@ -30,19 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from antigravity_gateway.errors import InvalidRequest
-from antigravity_gateway.protocols.openai import (
-    FILTERED_REASONS,
+from antigravity_gateway.protocols.openai_input import (
     OpenAIError,
     Target,
     TargetFor,
-    Usage,
     arguments_object,
-    blocked_reason,
-    candidate_parts,
     finalize_contents,
-    first_candidate,
     function_declaration,
-    inline_markdown,
     media_part,
     opt_bool,
     opt_dict,
@@ -50,7 +44,6 @@ from antigravity_gateway.protocols.openai import (
     opt_list,
     opt_number,
     opt_str,
-    other_part_text,
     reasoning_effort,
     require_model,
     response_format,
@@ -58,9 +51,18 @@ from antigravity_gateway.protocols.openai import (
     strip_for_image_model,
     text_of,
     thinking_config,
-    tool_call_of,
     tool_config,
     tool_result,
+)
+from antigravity_gateway.protocols.openai_output import (
+    FILTERED_REASONS,
+    Usage,
+    blocked_reason,
+    candidate_parts,
+    first_candidate,
+    inline_markdown,
+    other_part_text,
+    tool_call_of,
     usage,
 )
 
