@@ -4,8 +4,10 @@ request log and the quick start. Each test saves screenshots to tests/artifacts/
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,6 +51,20 @@ def test_login_with_the_admin_password(page: Page, start_gateway: StartGateway) 
 
     page.reload()
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+    # the API key: masked, revealed on demand, regenerated (the admin password stays valid)
+    page.get_by_role("link", name="Settings").click()
+    key_field = page.get_by_label("API key", exact=True)
+    expect(key_field).to_have_attribute("type", "password")
+    page.get_by_role("button", name="Reveal").click()
+    expect(key_field).to_have_attribute("type", "text")
+    expect(key_field).to_have_value("sk-e2e-client-key")
+    page.get_by_role("button", name="Regenerate").click()
+    page.get_by_role("dialog", name="Regenerate the API key?").get_by_role(
+        "button", name="Regenerate"
+    ).click()
+    expect(key_field).not_to_have_value("sk-e2e-client-key")
+    assert key_field.input_value() == gw.state.settings.api_key != "sk-e2e-client-key"
+
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.goto(f"{gw.url}/ui/#/accounts")
@@ -152,6 +168,71 @@ def test_add_by_refresh_token_and_see_quota(page: Page, start_gateway: StartGate
     expect(carol.get_by_text("Enabled", exact=True)).to_be_visible()
     shot(page, "accounts")
 
+    # edit the label and priority
+    carol.get_by_role("button", name="Edit").click()
+    edit = page.get_by_role("dialog", name="Edit carol@example.com")
+    edit.get_by_label("Label").fill("Team")
+    edit.get_by_label("Priority").fill("3")
+    edit.get_by_role("button", name="Save").click()
+    expect(carol.get_by_text("Team", exact=True)).to_be_visible()
+    expect(carol.get_by_text("Priority 3")).to_be_visible()
+
+    # export warns about the secrets, then downloads them
+    page.get_by_role("button", name="Export").click()
+    warning = page.get_by_role("dialog", name="Export accounts")
+    expect(warning).to_contain_text("refresh tokens")
+    with page.expect_download() as download_info:
+        warning.get_by_role("button", name="Download").click()
+    exported = json.loads(Path(download_info.value.path()).read_text())
+    assert {a["email"] for a in exported} == {"alice@example.com", "carol@example.com"}
+
+    # remove, after a confirmation
+    carol.get_by_role("button", name="Remove").click()
+    page.get_by_role("dialog", name="Remove carol@example.com?").get_by_role("button", name="Remove").click()
+    expect(account_card(page, "carol@example.com")).to_have_count(0)
+    assert [a.email for a in gw.state.pool.accounts.values()] == ["alice@example.com"]
+
+
+def test_account_states_with_reasons(page: Page, start_gateway: StartGateway) -> None:
+    dave = make_account("dave@example.com")
+    gw = start_gateway(
+        accounts=[make_account("alice@example.com", quota_requests={"gemini-2.5-flash": 1}), dave]
+    )
+    dave.validation_required = True  # Google wants dave verified from now on
+    http = gw.http()
+    for _ in range(3):  # dave is set aside, alice's only flash request is used up: she cools down
+        http.post("/v1beta/models/gemini-2.5-flash:generateContent", json=PROMPT)
+    assert gw.state.pool.find("dave@example.com").status == "validation_required"
+
+    open_page(page, gw, "accounts", "Accounts")
+    card = account_card(page, "dave@example.com")
+    expect(card.get_by_text("Verification required", exact=True)).to_be_visible()
+    expect(card.get_by_role("note")).to_contain_text("Verify your account")
+    verify = card.get_by_role("link", name="Verify")
+    expect(verify).to_have_attribute("href", gw.state.pool.find("dave@example.com").validation_url)
+    expect(verify).to_have_attribute("target", "_blank")
+    expect(card.get_by_role("note")).to_contain_text(re.compile(r"Retry in \d+"))
+
+    alice = account_card(page, "alice@example.com")
+    cooling = alice.get_by_role("listitem").filter(has_text="gemini-2.5-flash")
+    expect(cooling).to_contain_text("quota_exhausted")
+    expect(cooling).to_contain_text(re.compile(r"\(\d+m \d+s\)|\(59m"))
+    page.get_by_label("Show").select_option("attention")
+    expect(page.get_by_role("article")).to_have_count(1)
+    shot(page, "accounts-states")
+    page.get_by_label("Show").select_option("all")
+
+    page.get_by_role("link", name="Overview").click()
+    expect(page.get_by_text("Verification required: 1")).to_be_visible()
+
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("button", name="Clear cooldowns").click()
+    expect(page.get_by_role("status").filter(has_text="Cooldowns cleared")).to_be_visible()
+    assert not gw.state.scheduler.cooldowns
+    page.get_by_role("link", name="Accounts").click()
+    expect(account_card(page, "alice@example.com")).to_be_visible()
+    expect(account_card(page, "alice@example.com").get_by_text("Cooling down")).to_have_count(0)
+
 
 def test_change_settings(page: Page, start_gateway: StartGateway) -> None:
     gw = start_gateway()
@@ -221,6 +302,22 @@ def test_request_in_the_log_and_usage(page: Page, start_gateway: StartGateway) -
     expect(by_model.get_by_role("row", name=re.compile("gemini-2.5-flash"))).to_contain_text(str(tokens_out))
     expect(page.get_by_role("region", name="By account")).to_contain_text("alice@example.com")
     shot(page, "usage")
+
+    # auto-refresh shows new requests on top; "Load more" pages back (50 rows a page)
+    open_page(page, gw, "logs", "Request log")
+    expect(rows).to_have_count(2)
+    page.get_by_label("Auto-refresh").check()
+    gw.http().post("/v1beta/models/gemini-2.5-flash:generateContent", json=PROMPT)
+    expect(rows).to_have_count(3, timeout=8_000)
+    for _ in range(49):
+        gw.http().post("/v1beta/models/gemini-2.5-flash:generateContent", json=PROMPT)
+    expect(rows).to_have_count(52, timeout=8_000)
+    page.reload()
+    expect(rows).to_have_count(50)
+    page.get_by_role("button", name="Load more").click()
+    expect(rows).to_have_count(52)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    expect(rows.last).to_contain_text("gemini-2.5-flash")
 
 
 def test_quick_start(page: Page, start_gateway: StartGateway) -> None:

@@ -53,7 +53,15 @@ function quotaItem(label, remaining, resetTime, ariaLabel) {
     { class: "quota" },
     h("div", { class: "quota-top" }, h("span", { class: "quota-name", title: label }, label), h("span", { class: "quota-pct" }, pct(remaining))),
     bar(remaining, ariaLabel),
-    h("div", { class: "quota-reset" }, resetTime ? ["resets ", countdown(resetTime, "in ", "now")] : "\u00a0"),
+    h(
+      "div",
+      { class: "quota-reset" },
+      remaining !== null && remaining !== undefined && remaining >= 0.9995
+        ? "full"
+        : resetTime
+          ? ["resets ", countdown(resetTime, "in ", "now")]
+          : "\u00a0",
+    ),
   );
 }
 
