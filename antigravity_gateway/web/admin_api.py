@@ -28,7 +28,7 @@ from antigravity_gateway.accounts.scheduler import Scheduler
 from antigravity_gateway.accounts.transfer import export_accounts, import_accounts, parse_import
 from antigravity_gateway.config_file import apply_live, update_config, validated
 from antigravity_gateway.core.pipeline import Pipeline
-from antigravity_gateway.errors import GatewayError, InvalidRequest, NotFound
+from antigravity_gateway.errors import AccountError, GatewayError, InvalidRequest, NotFound
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, RequestQuery
 from antigravity_gateway.upstream.client import UpstreamHTTPError
@@ -110,6 +110,8 @@ class AdminApi:
                 return denied
             try:
                 return await handler(request)
+            except AccountError as exc:  # e.g. a refused refresh token: the request's fault, not the session's
+                return _error(exc.message, 400)
             except GatewayError as exc:
                 return _error(exc.message, exc.status if exc.status < 500 else 502)
             except UpstreamHTTPError as exc:
@@ -197,6 +199,7 @@ class AdminApi:
         for account in accounts:
             by_status[account.status] = by_status.get(account.status, 0) + 1
         since = time.time() - 86400
+        await state.request_logger.flush()
         series = await state.pool.store.request_stats(since=since, bucket="hour", group="none")
         totals = {
             key: sum(int(row[key] or 0) for row in series)

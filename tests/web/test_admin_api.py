@@ -113,7 +113,7 @@ def test_account_actions(admin: Gateway) -> None:
     added = http.post("/api/accounts", json={"refresh_token": "1//bob", "label": "second"})
     assert added.status_code == 201 and added.json()["email"] == "bob@example.com"
     bad = http.post("/api/accounts", json={"refresh_token": "1//nobody"})
-    assert bad.status_code == 401 and "invalid_grant" in bad.json()["error"]["message"]
+    assert bad.status_code == 400 and "invalid_grant" in bad.json()["error"]["message"]
     exported = http.get("/api/accounts/export").json()
     assert {r["email"] for r in exported} == {"alice@example.com", "bob@example.com"}
     assert http.delete(f"/api/accounts/{alice['id']}").json() == {"ok": True}
