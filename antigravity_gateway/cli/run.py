@@ -124,9 +124,16 @@ Gateway: {base}   (Ctrl-C to stop)   Try, in another terminal:
   curl -sN '{base}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse' \\
        -H 'Content-Type: application/json' -d '{{"contents":[{{"parts":[{{"text":"Stream please"}}]}}]}}'
 
-  python -c "from google import genai; from google.genai import types; \\
+  curl -s {base}/v1/chat/completions -H 'Content-Type: application/json' \\
+       -d '{{"model":"gemini-2.5-flash","messages":[{{"role":"user","content":"Hello from OpenAI"}}]}}'
+  curl -s {base}/v1/messages -H 'Content-Type: application/json' -H 'anthropic-version: 2023-06-01' \\
+       -d '{{"model":"claude-sonnet-4-6","max_tokens":256,"messages":[{{"role":"user","content":"Hello from Anthropic"}}]}}'
+
+  pip install google-genai && python -c "from google import genai; from google.genai import types; \\
 c = genai.Client(api_key='any', http_options=types.HttpOptions(base_url='{base}')); \\
 print(c.models.generate_content(model='gemini-2.5-flash', contents='Hello').text)"
+
+  Dashboard: {base}/ui        Request log: agw logs tail -f   (set AGW_HOME={home} in that terminal)
 
 Real use: add your Google accounts (`agw accounts add --refresh-token ...`) and run `agw serve`.
 """
