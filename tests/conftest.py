@@ -9,8 +9,9 @@ Everything waits on readiness, never on sleeps.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,26 @@ def gateway_factory(
 @pytest.fixture
 def gateway(gateway_factory: GatewayFactory) -> Gateway:
     return gateway_factory()
+
+
+# -- in CI, a test tool that is missing is a failure, not a skip ----------------------------------------
+
+
+def _tool_missing_in_ci(report: pytest.CollectReport | pytest.TestReport) -> bool:
+    return bool(os.environ.get("CI")) and report.skipped and "not installed" in str(report.longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if _tool_missing_in_ci(report):
+        report.outcome = "failed"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    report = yield
+    if _tool_missing_in_ci(report):
+        report.outcome = "failed"
+    return report
