@@ -138,19 +138,22 @@ class Pipeline:
 
     # -- public entry points ----------------------------------------------------------------------
 
+    @staticmethod
+    def _envelope(call: Call, served: Served, session_key: str | None, account: Account, project: str) -> bytes:
+        return envelope.wrap(
+            call.request,
+            model=served.upstream_model,
+            project=project,
+            session_id=envelope.session_id_for(session_key or account.id),
+            request_type=call.request_type or _request_type(served.upstream_model),
+        )
+
     async def generate(self, call: Call) -> tuple[dict[str, Any], Served]:
         served = Served.begin(call.model, self.resolve(call.model), stream=False)
         session_key = call.session_key or conversation_key(call.request)
-        request_type = call.request_type or _request_type(served.upstream_model)
 
         async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
-            body = envelope.wrap(
-                call.request,
-                model=served.upstream_model,
-                project=project,
-                session_id=envelope.session_id_for(session_key or account.id),
-                request_type=request_type,
-            )
+            body = self._envelope(call, served, session_key, account, project)
             response = envelope.unwrap(await self.http.call("generateContent", body, token))
             served.first_byte()
             served.usage(response)
@@ -163,16 +166,9 @@ class Pipeline:
         """Open a stream; returns once the first upstream event is in hand (so failures before it rotate)."""
         served = Served.begin(call.model, self.resolve(call.model), stream=True)
         session_key = call.session_key or conversation_key(call.request)
-        request_type = call.request_type or _request_type(served.upstream_model)
 
         async def attempt(account: Account, token: str, project: str) -> AsyncGenerator[dict[str, Any], None]:
-            body = envelope.wrap(
-                call.request,
-                model=served.upstream_model,
-                project=project,
-                session_id=envelope.session_id_for(session_key or account.id),
-                request_type=request_type,
-            )
+            body = self._envelope(call, served, session_key, account, project)
             upstream = await self.http.open_stream("streamGenerateContent", body, token)
             events = _events(upstream)
             try:
