@@ -111,39 +111,33 @@ class UpstreamClient:
 
     async def call_at(self, method: str, body: bytes, token: str) -> tuple[Any, str]:
         """Like :meth:`call`, also returning the base URL that answered (operations live there)."""
-        last_network: str = ""
-        last_error: UpstreamHTTPError | None = None
-        for base in self.endpoints:
-            url = f"{base}:{method}"
-            try:
-                async with self.session.post(url, data=body, headers=self._auth(token)) as resp:
-                    data = await resp.read()
-                    if resp.status == 200:
-                        return (orjson.loads(data) if data else {}), base
-                    error = UpstreamHTTPError(parse_error(resp.status, data, resp.headers), base)
-            except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
-                last_network = _describe(exc)
-                logger.warning(
-                    "upstream %s failed at %s: %s; trying the next endpoint", method, base, last_network
-                )
-                continue
-            if resp.status in _FALLBACK_STATUSES or resp.status >= 500:
-                logger.warning(
-                    "upstream %s answered %s at %s; trying the next endpoint", method, resp.status, base
-                )
-                last_error = error
-                continue
-            raise error
-        if last_error is not None:
-            raise last_error
-        raise UpstreamUnavailable(f"no upstream endpoint answered {method}: {last_network}")
+        resp, base = await self._post(method, body, token, stream=False)
+        try:
+            data = await resp.read()
+            return (orjson.loads(data) if data else {}), base
+        except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
+            raise UpstreamUnavailable(
+                f"reading the answer of {method} at {base} failed: {_describe(exc)}"
+            ) from exc
+        finally:
+            resp.release()
 
     async def open_stream(self, method: str, body: bytes, token: str) -> StreamResponse:
         """POST ``<base>:<method>?alt=sse`` and return the open stream of the first endpoint that accepts it."""
+        resp, base = await self._post(method, body, token, stream=True)
+        return StreamResponse(resp, base)
+
+    async def _post(
+        self, method: str, body: bytes, token: str, *, stream: bool
+    ) -> tuple[aiohttp.ClientResponse, str]:
+        """The open 200 answer of the first endpoint that gives one (the caller reads and releases it).
+
+        The next endpoint is tried on a network error, 408, 404 or 5xx; any other error is raised.
+        """
         last_network = ""
         last_error: UpstreamHTTPError | None = None
         for base in self.endpoints:
-            url = f"{base}:{method}?alt=sse"
+            url = f"{base}:{method}?alt=sse" if stream else f"{base}:{method}"
             try:
                 resp = await self.session.post(url, data=body, headers=self._auth(token))
             except (TimeoutError, aiohttp.ClientError) as exc:
@@ -153,7 +147,7 @@ class UpstreamClient:
                 )
                 continue
             if resp.status == 200:
-                return StreamResponse(resp, base)
+                return resp, base
             try:
                 data = await resp.read()
             except (TimeoutError, aiohttp.ClientError):
@@ -161,13 +155,12 @@ class UpstreamClient:
             finally:
                 resp.release()
             error = UpstreamHTTPError(parse_error(resp.status, data, resp.headers), base)
-            if resp.status in _FALLBACK_STATUSES or resp.status >= 500:
-                logger.warning(
-                    "upstream %s answered %s at %s; trying the next endpoint", method, resp.status, base
-                )
-                last_error = error
-                continue
-            raise error
+            if resp.status not in _FALLBACK_STATUSES and resp.status < 500:
+                raise error
+            logger.warning(
+                "upstream %s answered %s at %s; trying the next endpoint", method, resp.status, base
+            )
+            last_error = error
         if last_error is not None:
             raise last_error
         raise UpstreamUnavailable(f"no upstream endpoint answered {method}: {last_network}")
