@@ -165,16 +165,26 @@ def test_prompt_cache_key_keeps_a_conversation_on_one_account(gateway_factory: G
     assert len(sessions) == 1
 
 
-def test_early_close_releases_the_account(gateway: Gateway) -> None:
-    gateway.emulator.chunk_delay = 0.2
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (CHAT, chat("A long answer the client will not wait for", stream=True)),
+        (
+            "/v1/responses",
+            {"model": "gemini-2.5-flash", "input": "A long answer nobody waits for", "stream": True},
+        ),
+    ],
+    ids=["chat", "responses"],
+)
+def test_early_close_releases_the_account(gateway: Gateway, path: str, body: dict[str, Any]) -> None:
+    gateway.emulator.chunk_delay = 1.5  # the upstream stream would take >= 3 s to end by itself
     scheduler = gateway.state.scheduler
-    with gateway.http().stream(
-        "POST", CHAT, json=chat("A long answer the client will not wait for", stream=True)
-    ) as answer:
-        for _ in answer.iter_bytes():
-            break
+    with gateway.http().stream("POST", path, json=body) as answer:
+        chunks = answer.iter_bytes()  # held: a dropped iterator would close the connection at once
+        assert next(chunks).startswith((b"data: ", b"event: "))
         assert sum(scheduler.in_flight.values()) == 1
-    deadline = time.monotonic() + 5
-    while sum(scheduler.in_flight.values()) and time.monotonic() < deadline:
+        chunks.close()
+        closed = time.monotonic()
+    while sum(scheduler.in_flight.values()) and time.monotonic() - closed < 1.0:
         time.sleep(0.02)
     assert sum(scheduler.in_flight.values()) == 0

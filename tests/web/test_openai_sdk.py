@@ -121,6 +121,21 @@ def test_chat_stream_with_usage(gateway: Gateway) -> None:
     assert upstream_bodies(gateway) and gateway.emulator.requests[-1].method == "streamGenerateContent"
 
 
+def test_second_turn_reports_cached_tokens(gateway: Gateway) -> None:
+    api = client(gateway)
+    messages: list[Any] = [{"role": "user", "content": "A conversation that goes on"}]
+    first = api.chat.completions.create(model="gemini-2.5-flash", messages=messages)
+    assert first.usage is not None and first.usage.prompt_tokens_details is not None
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "user", "content": "And then?"},
+    ]
+    second = api.chat.completions.create(model="gemini-2.5-flash", messages=messages)
+    assert second.usage is not None and second.usage.prompt_tokens_details is not None
+    assert second.usage.prompt_tokens_details.cached_tokens > 0
+
+
 async def test_chat_stream_async_helper(gateway: Gateway) -> None:
     async with async_client(gateway) as api:
         async with api.chat.completions.stream(
