@@ -38,6 +38,7 @@ from antigravity_gateway.errors import GatewayError, InvalidRequest, UpstreamErr
 from antigravity_gateway.protocols import openai
 from antigravity_gateway.protocols.openai_images import images_response, parse_images
 from antigravity_gateway.protocols.openai_responses import ResponsesTranslator, parse_responses
+from antigravity_gateway.protocols.sse import encode_event
 from antigravity_gateway.web.body import read_json
 from antigravity_gateway.web.gemini_routes import STREAM_HEADERS, served_headers
 
@@ -97,7 +98,7 @@ def _data(payload: Any) -> bytes:
 
 
 def _event(kind: str, payload: Any) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    return encode_event(kind, orjson.dumps(payload))
 
 
 @contextlib.contextmanager

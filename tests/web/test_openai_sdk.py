@@ -148,7 +148,7 @@ async def test_chat_stream_async_helper(gateway: Gateway) -> None:
     assert completion.choices[0].finish_reason == "stop"
 
 
-@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-3-flash"])
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-3-flash", "claude-sonnet-4-6"])
 def test_tools_round_trip(gateway: Gateway, model: str) -> None:
     api = client(gateway)
     messages: list[Any] = [
@@ -179,6 +179,8 @@ def test_tools_round_trip(gateway: Gateway, model: str) -> None:
     if model.startswith("gemini-3"):  # the real signature Google gave, from the gateway's cache
         signature = model_turn["parts"][0]["thoughtSignature"]
         assert signature and signature != SKIP_SIGNATURE_SENTINEL
+    if model.startswith("claude"):  # Google's own tool call id is the one the client saw
+        assert call.id.startswith("toolu_")
     response = inner["contents"][2]["parts"][0]["functionResponse"]
     assert response == {"name": "get_weather", "response": {"temp_c": 21}, "id": call.id}
     declaration = inner["tools"][0]["functionDeclarations"][0]
