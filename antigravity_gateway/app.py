@@ -25,6 +25,7 @@ from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.accounts.scheduler import Scheduler
 from antigravity_gateway.config_file import reload_live
 from antigravity_gateway.core.pipeline import Pipeline
+from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import GatewayError, NotFound
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.request_log import RequestLogger, current_record
@@ -117,6 +118,7 @@ def build_app(settings: Settings) -> Starlette:
             app.state.catalog = catalog
             app.state.scheduler = scheduler
             app.state.pipeline = Pipeline(settings, http, pool, catalog, scheduler)
+            app.state.tool_signatures = ToolSignatures()
             app.state.loop = asyncio.get_running_loop()
             app.state.ensure_catalog = _catalog_waiter(pool, catalog)
             tasks = [

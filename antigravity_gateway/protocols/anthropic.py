@@ -39,7 +39,6 @@ import logging
 import mimetypes
 import re
 import secrets
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -106,28 +105,6 @@ class Target:
         return self.model.startswith("gemini")
 
 
-class ToolSignatures:
-    """Thought signatures of function calls by ``tool_use`` id: an Anthropic ``tool_use`` block has no
-    field for them, yet Gemini 3 wants them back. Bounded; the oldest entries go first."""
-
-    def __init__(self, limit: int = 4096) -> None:
-        self.limit = limit
-        self._items: OrderedDict[str, str] = OrderedDict()
-
-    def get(self, tool_id: str) -> str | None:
-        return self._items.get(tool_id)
-
-    def update(self, items: Mapping[str, str]) -> None:
-        for key, value in items.items():
-            self._items[key] = value
-            self._items.move_to_end(key)
-        while len(self._items) > self.limit:
-            self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 # -- request ----------------------------------------------------------------------------------------
 
 
@@ -163,7 +140,7 @@ def to_gemini(
     body: Mapping[str, Any],
     target: Target,
     *,
-    tool_signatures: ToolSignatures | None = None,
+    tool_signatures: Mapping[str, str] | None = None,
     keep_thinking: bool = True,
 ) -> dict[str, Any]:
     """The Gemini ``GenerateContentRequest`` for a Messages request (see the module docstring).
@@ -243,7 +220,7 @@ def _system_parts(system: Any, path: str) -> list[dict[str, Any]]:
 def _contents(
     messages: list[Any],
     target: Target,
-    signatures: ToolSignatures | None,
+    signatures: Mapping[str, str] | None,
     keep_thinking: bool,
     system_parts: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
@@ -320,7 +297,7 @@ def _tool_result(
 
 
 def _assistant_parts(
-    blocks: list[dict[str, Any]], target: Target, signatures: ToolSignatures | None, keep_thinking: bool
+    blocks: list[dict[str, Any]], target: Target, signatures: Mapping[str, str] | None, keep_thinking: bool
 ) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     first_call = True
@@ -587,7 +564,7 @@ def candidate_parts(candidate: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def to_message(response: Mapping[str, Any], *, model: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The Anthropic ``message`` for a Gemini response, and the function calls' thought signatures by
-    ``tool_use`` id (for :class:`ToolSignatures`)."""
+    ``tool_use`` id (for :class:`~antigravity_gateway.core.signatures.ToolSignatures`)."""
     candidate = first_candidate(response)
     content: list[dict[str, Any]] = []
     signatures: dict[str, str] = {}

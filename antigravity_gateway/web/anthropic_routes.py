@@ -20,13 +20,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
-from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from antigravity_gateway.core.pipeline import Call, Pipeline, Served
 from antigravity_gateway.core.session import explicit_key
+from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import GatewayError, UpstreamError, UpstreamUnavailable
 from antigravity_gateway.protocols import anthropic
 from antigravity_gateway.protocols.anthropic_stream import (
@@ -49,14 +49,6 @@ T = TypeVar("T")
 def _pipeline(request: Request) -> Pipeline:
     pipeline: Pipeline = request.app.state.pipeline
     return pipeline
-
-
-def _tool_signatures(state: State) -> anthropic.ToolSignatures:
-    cache = getattr(state, "anthropic_tool_signatures", None)
-    if not isinstance(cache, anthropic.ToolSignatures):
-        cache = anthropic.ToolSignatures()
-        state.anthropic_tool_signatures = cache
-    return cache
 
 
 def _headers(served: Served) -> dict[str, str]:
@@ -106,7 +98,7 @@ async def _send(
 async def messages(request: Request) -> Response:
     body, model, target = await _prepare(request)
     pipeline = _pipeline(request)
-    signatures = _tool_signatures(request.app.state)
+    signatures: ToolSignatures = request.app.state.tool_signatures
     call = Call(
         model=model,
         request=anthropic.to_gemini(body, target, tool_signatures=signatures),
@@ -154,7 +146,7 @@ async def _next(events: AsyncGenerator[dict[str, Any], None]) -> dict[str, Any]:
 async def _sse(
     events: AsyncGenerator[dict[str, Any], None],
     translator: StreamTranslator,
-    signatures: anthropic.ToolSignatures,
+    signatures: ToolSignatures,
 ) -> AsyncIterator[bytes]:
     pending: asyncio.Task[dict[str, Any]] | None = None
     try:

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -34,6 +33,7 @@ from starlette.routing import Route
 
 from antigravity_gateway.core.pipeline import Call, Pipeline, Served
 from antigravity_gateway.core.session import explicit_key
+from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from antigravity_gateway.protocols import openai
 from antigravity_gateway.protocols.openai_images import images_response, parse_images
@@ -52,27 +52,9 @@ DONE = b"data: [DONE]\n\n"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-class SignatureCache(OrderedDict[str, str]):
-    """Tool call id → Gemini thought signature, least recently stored dropped first."""
-
-    def __init__(self, size: int = SIGNATURE_CACHE_SIZE) -> None:
-        super().__init__()
-        self.size = size
-
-    def __setitem__(self, key: str, value: str) -> None:
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
-def _signatures(request: Request) -> SignatureCache:
-    state = request.app.state
-    cache: SignatureCache | None = getattr(state, "openai_signatures", None)
-    if cache is None:
-        cache = SignatureCache()
-        state.openai_signatures = cache
-    return cache
+def _signatures(request: Request) -> ToolSignatures:
+    signatures: ToolSignatures = request.app.state.tool_signatures
+    return signatures
 
 
 def _pipeline(request: Request) -> Pipeline:

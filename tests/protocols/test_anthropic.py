@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import (
     AllAccountsCoolingDown,
     AuthenticationError,
@@ -16,7 +17,7 @@ from antigravity_gateway.errors import (
     UpstreamUnavailable,
 )
 from antigravity_gateway.protocols import anthropic
-from antigravity_gateway.protocols.anthropic import Target, ToolSignatures
+from antigravity_gateway.protocols.anthropic import Target
 from antigravity_gateway.protocols.anthropic_stream import StreamTranslator, error_event
 
 CLAUDE = Target("claude-sonnet-4-6", max_output_tokens=64000)
@@ -268,13 +269,6 @@ def test_function_call_signatures() -> None:
     ]
     assert gemini[2]["thoughtSignature"] == anthropic.SKIP_SIGNATURE
     assert gemini[3]["thoughtSignature"] == "CALLSIG"
-
-
-def test_tool_signature_cache_is_bounded() -> None:
-    cache = ToolSignatures(limit=2)
-    cache.update({"a": "1", "b": "2"})
-    cache.update({"c": "3"})
-    assert len(cache) == 2 and cache.get("a") is None and cache.get("c") == "3"
 
 
 # -- request: tools, config -------------------------------------------------------------------------
