@@ -139,7 +139,9 @@ class Pipeline:
     # -- public entry points ----------------------------------------------------------------------
 
     @staticmethod
-    def _envelope(call: Call, served: Served, session_key: str | None, account: Account, project: str) -> bytes:
+    def _envelope(
+        call: Call, served: Served, session_key: str | None, account: Account, project: str
+    ) -> bytes:
         return envelope.wrap(
             call.request,
             model=served.upstream_model,
@@ -335,7 +337,10 @@ class Pipeline:
             excluded.add(account.id)
         elif kind == "forbidden":
             await self.pool.set_status(
-                account, "forbidden", f"403 from Google: {error.message}", until=time.time() + FORBIDDEN_RETRY_SECONDS
+                account,
+                "forbidden",
+                f"403 from Google: {error.message}",
+                until=time.time() + FORBIDDEN_RETRY_SECONDS,
             )
             excluded.add(account.id)
         elif kind == "server":

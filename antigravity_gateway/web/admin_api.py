@@ -110,7 +110,8 @@ class AdminApi:
                 return denied
             try:
                 return await handler(request)
-            except AccountError as exc:  # e.g. a refused refresh token: the request's fault, not the session's
+            except AccountError as exc:
+                # e.g. a refused refresh token: the request's fault, not the session's (no 401)
                 return _error(exc.message, 400)
             except GatewayError as exc:
                 return _error(exc.message, exc.status if exc.status < 500 else 502)
