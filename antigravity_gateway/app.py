@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from antigravity_gateway import __version__
 from antigravity_gateway.accounts.catalog import ModelCatalog
@@ -82,17 +82,19 @@ def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 def build_routes() -> list[BaseRoute]:
-    routes: list[BaseRoute] = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/health", healthz, methods=["GET"]),
-        Route("/api/hello", claude_hello, methods=["GET", "HEAD"]),
-    ]
-    routes += AdminApi().routes()
-    routes += dashboard.routes()
-    routes += models_routes.routes()
+    """The client APIs first (routes are matched in order and they carry the traffic), then health,
+    the admin API and the dashboard under their own mounts."""
+    routes: list[BaseRoute] = []
+    routes += gemini_routes.routes()
     routes += anthropic_routes.routes()
     routes += openai_routes.routes()
-    routes += gemini_routes.routes()
+    routes += models_routes.routes()
+    routes += [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/health", healthz, methods=["GET"]),
+        Mount("/api", routes=[Route("/hello", claude_hello, methods=["GET", "HEAD"]), *AdminApi().routes()]),
+    ]
+    routes += dashboard.routes()
     return routes
 
 

@@ -29,6 +29,9 @@ class ModelCatalog:
         self.catalogs: dict[str, Catalog] = {}
         self._union: dict[str, dict[str, Any]] = {}
         self._deprecated: dict[str, str] = {}
+        # account id → model → (remaining fraction, reset time), read once per fetch (the scheduler
+        # consults it on every request)
+        self._quotas: dict[str, dict[str, tuple[float | None, float | None]]] = {}
 
     async def load(self) -> None:
         self.catalogs = {c.account_id: c for c in await self.pool.store.list_catalogs()}
@@ -48,6 +51,14 @@ class ModelCatalog:
                     deprecated[old] = str(rule["newModelId"])
         self._union = dict(sorted(union.items()))
         self._deprecated = deprecated
+        self._quotas = {
+            account_id: {
+                model_id: _quota_of(spec)
+                for model_id, spec in (catalog.data.get("models") or {}).items()
+                if isinstance(spec, dict)
+            }
+            for account_id, catalog in self.catalogs.items()
+        }
 
     @property
     def models(self) -> dict[str, dict[str, Any]]:
@@ -64,27 +75,12 @@ class ModelCatalog:
             return None
         return model in (catalog.data.get("models") or {})
 
-    def _quota(self, account_id: str, model: str) -> dict[str, Any] | None:
-        catalog = self.catalogs.get(account_id)
-        spec = (catalog.data.get("models") or {}).get(model) if catalog else None
-        quota = spec.get("quotaInfo") if isinstance(spec, dict) else None
-        return quota if isinstance(quota, dict) else None
-
     def reset_time(self, account_id: str, model: str) -> float | None:
-        quota = self._quota(account_id, model)
-        if quota and quota.get("resetTime"):
-            return parse_timestamp(str(quota["resetTime"]))
-        return None
+        return self._quotas.get(account_id, {}).get(model, (None, None))[1]
 
     def remaining(self, account_id: str, model: str) -> float | None:
         """The fraction (0..1) of the account's quota left for the model, when Google told us."""
-        quota = self._quota(account_id, model)
-        if quota is None:
-            return None
-        try:
-            return float(quota.get("remainingFraction", 0.0))
-        except (TypeError, ValueError):
-            return None
+        return self._quotas.get(account_id, {}).get(model, (None, None))[0]
 
     async def refresh(self, account: Account) -> None:
         """Fetch the account's models with their quota, and its 5-hour/weekly buckets (best effort)."""
@@ -163,3 +159,11 @@ def _fraction(value: Any) -> float | None:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _quota_of(spec: dict[str, Any]) -> tuple[float | None, float | None]:
+    quota = spec.get("quotaInfo")
+    if not isinstance(quota, dict):
+        return None, None
+    reset = parse_timestamp(str(quota["resetTime"])) if quota.get("resetTime") else None
+    return _fraction(quota.get("remainingFraction", 0.0)), reset

@@ -115,6 +115,15 @@ class RequestRecord:
     response_body: bytes | None = None
     id: int | None = None
 
+    def row(self) -> tuple[Any, ...]:
+        """The values in the order of :data:`REQUEST_COLUMNS` (the request-log table), without ``id``."""
+        return (
+            self.ts, self.protocol, self.path, self.model, self.upstream_model, self.account_id,
+            self.account_email, self.status, self.duration_ms, self.ttfb_ms, self.input_tokens,
+            self.output_tokens, self.cached_tokens, self.attempts, self.stream, self.error,
+            self.request_body, self.response_body,
+        )  # fmt: skip
+
     def public_dict(self, *, bodies: bool = False) -> dict[str, Any]:
         data = {
             "id": self.id,
@@ -141,6 +150,14 @@ class RequestRecord:
                 self.response_body.decode("utf-8", "replace") if self.response_body else None
             )
         return data
+
+
+#: The request-log columns, in :meth:`RequestRecord.row` order.
+REQUEST_COLUMNS = (
+    "ts", "protocol", "path", "model", "upstream_model", "account_id", "account_email", "status",
+    "duration_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens", "attempts", "stream",
+    "error", "request_body", "response_body",
+)  # fmt: skip
 
 
 @dataclass(slots=True, frozen=True)

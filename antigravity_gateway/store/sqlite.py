@@ -19,12 +19,19 @@ from typing import Any, TypeVar
 
 import orjson
 
-from antigravity_gateway.store.base import Account, Catalog, Cooldown, RequestQuery, RequestRecord
+from antigravity_gateway.store.base import (
+    REQUEST_COLUMNS,
+    Account,
+    Catalog,
+    Cooldown,
+    RequestQuery,
+    RequestRecord,
+)
 
 T = TypeVar("T")
 
 _ACCOUNT_COLUMNS = [f.name for f in fields(Account)]
-_REQUEST_COLUMNS = [f.name for f in fields(RequestRecord) if f.name != "id"]
+_REQUEST_COLUMNS = list(REQUEST_COLUMNS)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS accounts (
@@ -232,7 +239,7 @@ class SQLiteStore:
     # -- request log ------------------------------------------------------------------------------
 
     async def append_requests(self, records: list[RequestRecord]) -> None:
-        rows = [tuple(getattr(r, c) for c in _REQUEST_COLUMNS) for r in records]
+        rows = [r.row() for r in records]
         sql = f"INSERT INTO requests ({', '.join(_REQUEST_COLUMNS)}) VALUES ({', '.join('?' for _ in _REQUEST_COLUMNS)})"
 
         def run() -> None:

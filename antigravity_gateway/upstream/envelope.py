@@ -13,6 +13,7 @@ Answer: ``{"response": {<GenerateContentResponse>}, "traceId": ...}``; the trace
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 import uuid
 from typing import Any
@@ -30,9 +31,11 @@ def session_id_for(fingerprint: str) -> str:
 
 
 def request_id(request_type: str) -> str:
+    """Fresh per attempt (an id seen before may be answered from a cache upstream). Not a secret, so
+    ``random`` is enough: ``uuid4`` costs a system call per request."""
     if request_type == "image_gen":
-        return f"image_gen/{int(time.time() * 1000)}/{uuid.uuid4()}/12"
-    return f"agent/{int(time.time() * 1000)}/{uuid.uuid4().hex[:8]}"
+        return f"image_gen/{int(time.time() * 1000)}/{uuid.UUID(int=random.getrandbits(128), version=4)}/12"
+    return f"agent/{int(time.time() * 1000)}/{random.getrandbits(32):08x}"
 
 
 def wrap(request: dict[str, Any], *, model: str, project: str, session_id: str, request_type: str) -> bytes:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from antigravity_gateway.core.pipeline import Call, Pipeline, Served
@@ -37,6 +37,7 @@ from antigravity_gateway.protocols.anthropic_stream import (
 )
 from antigravity_gateway.protocols.sse import encode_event
 from antigravity_gateway.web.body import read_json
+from antigravity_gateway.web.streaming import RelayStreamingResponse
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ async def messages(request: Request) -> Response:
         return Response(orjson.dumps(message), media_type="application/json", headers=_headers(served))
     events, served = await _send(pipeline.stream, call, without_thinking)
     translator = StreamTranslator(model)
-    return StreamingResponse(
+    return RelayStreamingResponse(
         _sse(events, translator, signatures),
         media_type="text/event-stream",
         headers={**STREAM_HEADERS, **_headers(served)},

@@ -15,7 +15,7 @@ from typing import Final
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 
@@ -92,6 +92,11 @@ async def static(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/ui", index, methods=["GET"]),
-        Route("/ui/", index, methods=["GET"]),
-        Route("/ui/static/{name:path}", static, methods=["GET"]),
+        Mount(
+            "/ui",
+            routes=[
+                Route("/", index, methods=["GET"]),
+                Route("/static/{name:path}", static, methods=["GET"]),
+            ],
+        ),
     ]

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from antigravity_gateway.core.pipeline import Call, Pipeline, Served
@@ -41,6 +41,7 @@ from antigravity_gateway.protocols.openai_responses import ResponsesTranslator, 
 from antigravity_gateway.protocols.sse import encode_event
 from antigravity_gateway.web.body import read_json
 from antigravity_gateway.web.gemini_routes import STREAM_HEADERS, served_headers
+from antigravity_gateway.web.streaming import RelayStreamingResponse
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ async def chat_completions(request: Request) -> Response:
     ]
     headers = {**STREAM_HEADERS, **served_headers(opened[0][1])}
     streams = [events for events, _ in opened]
-    return StreamingResponse(
+    return RelayStreamingResponse(
         _chat_sse(translators, streams, chat.include_usage), media_type="text/event-stream", headers=headers
     )
 
@@ -259,7 +260,7 @@ async def responses(request: Request) -> Response:
     with _model_errors(req.model):
         events, served = await pipeline.stream(call)
     headers = {**STREAM_HEADERS, **served_headers(served)}
-    return StreamingResponse(
+    return RelayStreamingResponse(
         _responses_sse(translator, events), media_type="text/event-stream", headers=headers
     )
 

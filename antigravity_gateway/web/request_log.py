@@ -18,6 +18,7 @@ from antigravity_gateway.web.dialect import dialect_for
 
 CAPTURE_LIMIT = 64 * 1024
 _LOGGED_PREFIXES = ("/v1/", "/v1beta/", "/v1alpha/")
+_NO_HEADERS: dict[str, str] = {}
 
 
 class RequestLogMiddleware:
@@ -35,7 +36,9 @@ class RequestLogMiddleware:
         logger = state.request_logger
         capture = bool(state.settings.debug_capture)
         started = time.perf_counter()
-        record = RequestRecord(protocol=dialect_for(path, Headers(scope=scope)), path=path)
+        # Only GET /v1/models is decided by headers: don't parse them for anything else.
+        headers = Headers(scope=scope) if path.startswith("/v1/models") else _NO_HEADERS
+        record = RequestRecord(protocol=dialect_for(path, headers), path=path)
         token = current_record.set(record)
         request_chunks: list[bytes] = []
         response_chunks: list[bytes] = []

@@ -375,3 +375,18 @@ def test_auth_errors_speak_each_clients_protocol(gateway_factory: GatewayFactory
         "type": "error",
         "error": {"type": "authentication_error", "message": "missing API key"},
     }
+
+
+def test_client_hang_up_closes_the_upstream_stream(gateway: Gateway) -> None:
+    gateway.emulator.chunk_delay = 3.0  # a stream of several seconds
+    account = gateway.accounts[0].id
+    with gateway.http().stream(
+        "POST", "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", json=HELLO
+    ) as answer:
+        chunks = answer.iter_raw()  # held: dropping the iterator would close the connection already
+        assert next(chunks).startswith(b"data: ")
+        assert gateway.state.scheduler.in_flight.get(account) == 1  # the stream holds the account
+    deadline = time.monotonic() + 1.5  # well before the stream would have ended by itself
+    while gateway.state.scheduler.in_flight.get(account):  # released once the upstream stream is closed
+        assert time.monotonic() < deadline, "the upstream stream was not closed after the client left"
+        time.sleep(0.02)
