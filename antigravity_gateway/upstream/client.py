@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.payload import BytesPayload
 
 from antigravity_gateway.errors import UpstreamUnavailable
 from antigravity_gateway.settings import Settings
@@ -139,7 +140,10 @@ class UpstreamClient:
         for base in self.endpoints:
             url = f"{base}:{method}?alt=sse" if stream else f"{base}:{method}"
             try:
-                resp = await self.session.post(url, data=body, headers=self._auth(token))
+                # A ready payload skips aiohttp's payload-type lookup (measurable on the hot path).
+                resp = await self.session.post(
+                    url, data=BytesPayload(body, content_type="application/json"), headers=self._auth(token)
+                )
             except (TimeoutError, aiohttp.ClientError) as exc:
                 last_network = _describe(exc)
                 logger.warning(
