@@ -51,6 +51,9 @@ def uvicorn_config(settings: Settings, **overrides: object) -> uvicorn.Config:
         access_log=False,
         log_config=None,
         server_header=False,
+        # Forwarded headers are read only where they matter (the OAuth callback address in the admin
+        # API); uvicorn's middleware for them costs about 13 µs on every request.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
         **overrides,  # type: ignore[arg-type]
     )

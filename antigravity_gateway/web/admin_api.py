@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -302,7 +303,7 @@ class AdminApi:
 
     async def oauth_start(self, request: Request) -> Response:
         body = await self._body(request)
-        redirect = str(request.url_for("oauth_callback"))
+        redirect = str(_public_url(request, request.url_for("oauth_callback")))
         flow = self._flows(request).start(redirect, login_hint=str(body.get("login_hint") or ""))
         return _json({"url": flow.url, "state": flow.state, "redirect_uri": redirect})
 
@@ -498,6 +499,18 @@ def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for name in ("requests", "errors", "input_tokens", "output_tokens", "cached_tokens"):
             entry[name] += int(row[name] or 0)
     return sorted(totals.values(), key=lambda e: -e["requests"])
+
+
+def _public_url(request: Request, url: URL) -> URL:
+    """``url`` as the browser reaches the gateway, also behind a TLS-terminating reverse proxy
+    (``X-Forwarded-Proto`` / ``X-Forwarded-Host``). Only the logged-in admin's own redirect uses it."""
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
+    host = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+    if proto in ("http", "https"):
+        url = url.replace(scheme=proto)
+    if host:
+        url = url.replace(netloc=host)
+    return url
 
 
 def _page(message: str) -> str:

@@ -227,3 +227,13 @@ def test_quickstart(admin: Gateway) -> None:
     body = logged_in(admin).get("/api/quickstart").json()
     assert body["base_url"] == admin.url and body["api_key"] == "sk-client-key"
     assert "gemini-2.5-flash" in body["models"]
+
+
+def test_google_login_behind_a_tls_proxy_uses_the_public_address(admin: Gateway) -> None:
+    http = logged_in(admin)
+    started = http.post(
+        "/api/oauth/start",
+        json={},
+        headers={"x-forwarded-proto": "https", "x-forwarded-host": "agw.example.org"},
+    ).json()
+    assert started["redirect_uri"] == "https://agw.example.org/api/oauth/callback"
