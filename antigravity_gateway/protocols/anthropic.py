@@ -46,6 +46,7 @@ from typing import Any, Final
 import orjson
 
 from antigravity_gateway.errors import GatewayError, InvalidRequest, NoAccountAvailable
+from antigravity_gateway.protocols.gemini import candidate_parts, first_candidate
 
 logger = logging.getLogger(__name__)
 
@@ -547,19 +548,6 @@ def finish_reason(response: Mapping[str, Any]) -> str | None:
     if isinstance(feedback, dict) and feedback.get("blockReason"):
         return PROMPT_BLOCKED
     return None
-
-
-def first_candidate(response: Mapping[str, Any]) -> dict[str, Any]:
-    candidates = response.get("candidates")
-    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
-        return candidates[0]
-    return {}
-
-
-def candidate_parts(candidate: Mapping[str, Any]) -> list[dict[str, Any]]:
-    content = candidate.get("content")
-    parts = content.get("parts") if isinstance(content, dict) else None
-    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
 
 
 def to_message(response: Mapping[str, Any], *, model: str) -> tuple[dict[str, Any], dict[str, str]]:

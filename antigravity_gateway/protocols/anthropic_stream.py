@@ -16,6 +16,7 @@ import orjson
 
 from antigravity_gateway.errors import GatewayError
 from antigravity_gateway.protocols import anthropic
+from antigravity_gateway.protocols.gemini import candidate_parts, first_candidate
 
 Event = tuple[str, dict[str, Any]]
 
@@ -51,8 +52,8 @@ class StreamTranslator:
         if not self._started:
             self._started = True
             events.append(self._message_start(response.get("responseId")))
-        candidate = anthropic.first_candidate(response)
-        for part in anthropic.candidate_parts(candidate):
+        candidate = first_candidate(response)
+        for part in candidate_parts(candidate):
             events.extend(self._part(part))
         if (finish := anthropic.finish_reason(response)) is not None:
             self.finish_reason = finish

@@ -6,6 +6,7 @@ Pure functions over dicts and bytes; the routes in ``web/gemini_routes.py`` do t
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -74,6 +75,21 @@ def model_list_page(
     if offset + size < len(entries):
         page["nextPageToken"] = _page_token(offset + size)
     return page
+
+
+def first_candidate(response: Mapping[str, Any]) -> dict[str, Any]:
+    """The first candidate of a GenerateContentResponse (``{}`` when there is none)."""
+    candidates = response.get("candidates")
+    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+        return candidates[0]
+    return {}
+
+
+def candidate_parts(candidate: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The parts of a candidate's content that are objects."""
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
 
 
 def parse_action(rest: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from antigravity_gateway.protocols.gemini import candidate_parts, first_candidate
 from antigravity_gateway.protocols.openai_input import (
     REASONING_BUDGETS,
     SKIP_SIGNATURE,
@@ -58,10 +59,8 @@ from antigravity_gateway.protocols.openai_output import (
     ToolCall,
     Usage,
     blocked_reason,
-    candidate_parts,
     error_object,
     finish_reason,
-    first_candidate,
     inline_markdown,
     new_call_id,
     other_part_text,

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from antigravity_gateway.errors import InvalidRequest, UpstreamError
+from antigravity_gateway.protocols.gemini import candidate_parts, first_candidate
 from antigravity_gateway.protocols.openai_input import OpenAIError, image_config, opt_bool, opt_int, opt_str
-from antigravity_gateway.protocols.openai_output import FILTERED_REASONS, candidate_parts, first_candidate
+from antigravity_gateway.protocols.openai_output import FILTERED_REASONS
 
 __all__ = ["DEFAULT_IMAGE_MODEL", "MAX_IMAGES", "ImageRequest", "images_response", "parse_images"]
 

@@ -104,19 +104,6 @@ def finish_reason(gemini_reason: Any, *, tool_calls: bool = False) -> str:
     return "stop"
 
 
-def first_candidate(response: Mapping[str, Any]) -> dict[str, Any]:
-    candidates = response.get("candidates")
-    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
-        return candidates[0]
-    return {}
-
-
-def candidate_parts(candidate: Mapping[str, Any]) -> list[dict[str, Any]]:
-    content = candidate.get("content")
-    parts = content.get("parts") if isinstance(content, dict) else None
-    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
-
-
 def blocked_reason(response: Mapping[str, Any]) -> str | None:
     feedback = response.get("promptFeedback")
     if isinstance(feedback, dict) and feedback.get("blockReason"):

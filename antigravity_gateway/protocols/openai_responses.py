@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from antigravity_gateway.errors import InvalidRequest
+from antigravity_gateway.protocols.gemini import candidate_parts, first_candidate
 from antigravity_gateway.protocols.openai_input import (
     OpenAIError,
     Target,
@@ -58,8 +59,6 @@ from antigravity_gateway.protocols.openai_output import (
     FILTERED_REASONS,
     Usage,
     blocked_reason,
-    candidate_parts,
-    first_candidate,
     inline_markdown,
     other_part_text,
     tool_call_of,
