@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Events = AsyncGenerator[dict[str, Any], None]
 
-SIGNATURE_CACHE_SIZE = 4096
 DONE = b"data: [DONE]\n\n"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
