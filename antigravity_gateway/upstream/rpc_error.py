@@ -148,10 +148,3 @@ def _http_date(text: str) -> float | None:
         return parsedate_to_datetime(text).timestamp()
     except (TypeError, ValueError):
         return None
-
-
-def google_error_body(code: int, message: str, status: str, details: list[Any] | None = None) -> bytes:
-    error: dict[str, Any] = {"code": code, "message": message, "status": status}
-    if details:
-        error["details"] = details
-    return orjson.dumps({"error": error})
