@@ -34,6 +34,15 @@ CLIENT_SECRET = "test-secret"
 ENDPOINTS = ("sandbox", "daily", "prod")
 
 
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's own ~/.antigravity-gateway or AGW_* variables."""
+    for name in list(os.environ):
+        if name.startswith("AGW_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AGW_HOME", str(tmp_path_factory.mktemp("agw-home")))
+
+
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[EmulatorServer]:
     server = EmulatorServer(Emulator(), host="127.0.0.1", port=0)
