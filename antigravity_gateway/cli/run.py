@@ -23,9 +23,14 @@ def serve(host: str | None, port: int | None) -> None:
     from antigravity_gateway.server import serve as run_server
 
     settings = load_settings(host=host, port=port)
-    click.echo(
-        f"Antigravity Gateway {__version__} on http://{settings.bind_host}:{settings.port} (home {settings.home})"
-    )
+    base = f"http://{settings.host if not settings.allow_lan else settings.bind_host}:{settings.port}"
+    click.echo(f"Antigravity Gateway {__version__} on {base} (home {settings.home}); dashboard: {base}/ui")
+    if settings.allow_lan and settings.effective_auth_mode == "off":
+        click.echo(
+            "warning: LAN access is on and authentication is off: anyone on the network can use your accounts"
+        )
+    elif settings.effective_auth_mode != "off" and not settings.api_key:
+        click.echo("warning: authentication is on but AGW_API_KEY is empty: every request will be refused")
     run_server(settings)
 
 
