@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     upstream_endpoints: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_UPSTREAM_ENDPOINTS)
     )
-    upstream_user_agent: str = "antigravity/1.15.8 linux/amd64"
+    upstream_user_agent: str = "antigravity/2.9.1 linux/amd64"
     upstream_connect_timeout: float = Field(default=20.0, gt=0)
     upstream_read_timeout: float = Field(default=300.0, gt=0)
 
