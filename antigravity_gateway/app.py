@@ -121,11 +121,11 @@ def build_app(settings: Settings) -> Starlette:
             app.state.scheduler = scheduler
             app.state.pipeline = Pipeline(settings, http, pool, catalog, scheduler)
             app.state.tool_signatures = ToolSignatures()
-            app.state.loop = asyncio.get_running_loop()
+            app.state.loop = asyncio.get_running_loop()  # for callers on other threads
             app.state.ensure_catalog = _catalog_waiter(pool, catalog)
             tasks = [
                 asyncio.create_task(
-                    _every(SYNC_INTERVAL, _syncer(settings, pool, scheduler)), name="agw-sync"
+                    _every(SYNC_INTERVAL, _syncer(settings, pool, catalog, scheduler)), name="agw-sync"
                 ),
                 asyncio.create_task(
                     _every(
@@ -156,15 +156,18 @@ def build_app(settings: Settings) -> Starlette:
     )
 
 
-def _syncer(settings: Settings, pool: AccountPool, scheduler: Scheduler) -> Callable[[], Awaitable[None]]:
-    """Pick up what other processes changed: the store (accounts, cooldowns, bindings) and the live
-    settings in config.toml."""
+def _syncer(
+    settings: Settings, pool: AccountPool, catalog: ModelCatalog, scheduler: Scheduler
+) -> Callable[[], Awaitable[None]]:
+    """Pick up what other processes changed: the store (accounts, model catalogs and quotas,
+    cooldowns, bindings) and the live settings in config.toml."""
     path = settings.home / "config.toml"
     seen = [path.stat().st_mtime_ns if path.exists() else 0]
 
     async def sync() -> None:
         if await pool.store.changed_elsewhere():
             await pool.sync()
+            await catalog.load()
             await scheduler.load()
         mtime = path.stat().st_mtime_ns if path.exists() else 0
         if mtime != seen[0]:
