@@ -631,40 +631,18 @@ class ResponsesTranslator:
             }
         self.output.append(dict(item))
         events.append(self._event("response.output_item.added", output_index=index, item=dict(item)))
-        if custom:
-            events.append(
-                self._event(
-                    "response.custom_tool_call_input.delta",
-                    item_id=item["id"],
-                    output_index=index,
-                    delta=data,
-                )
-            )
-            events.append(
-                self._event(
-                    "response.custom_tool_call_input.done", item_id=item["id"], output_index=index, input=data
-                )
-            )
-            item["input"] = data
-        else:
-            events.append(
-                self._event(
-                    "response.function_call_arguments.delta",
-                    item_id=item["id"],
-                    output_index=index,
-                    delta=data,
-                )
-            )
-            events.append(
-                self._event(
-                    "response.function_call_arguments.done",
-                    item_id=item["id"],
-                    output_index=index,
-                    name=call.name,
-                    arguments=data,
-                )
-            )
-            item.update(arguments=data, status="completed")
+        # The two kinds differ only in their event names and the field that carries the data.
+        prefix, field = (
+            ("response.custom_tool_call_input", "input")
+            if custom
+            else ("response.function_call_arguments", "arguments")
+        )
+        events.append(self._event(f"{prefix}.delta", item_id=item["id"], output_index=index, delta=data))
+        done: dict[str, Any] = {field: data} if custom else {"name": call.name, field: data}
+        events.append(self._event(f"{prefix}.done", item_id=item["id"], output_index=index, **done))
+        item[field] = data
+        if not custom:
+            item["status"] = "completed"
         self.output[index] = item
         events.append(self._event("response.output_item.done", output_index=index, item=dict(item)))
         return events
