@@ -347,13 +347,9 @@ class V1InternalHandlers:
     ) -> web.StreamResponse:
         emu = self.emu
         v = Violations()
-        v.unknown(body, GENERATE_ENVELOPE_FIELDS, "")
-        request = body.get("request")
-        if request is not None and not isinstance(request, dict):
-            v.add(invalid_value("request", "GenerateContentRequest", request))
-            request = None
-        request = request or {}
-        v.unknown(request, GENERATE_REQUEST_FIELDS, "request")
+        request = _checked_request(
+            v, body, GENERATE_ENVELOPE_FIELDS, "GenerateContentRequest", GENERATE_REQUEST_FIELDS
+        )
         gc = pick(request, "generationConfig")
         if gc is not None:
             if isinstance(gc, dict):
@@ -472,13 +468,9 @@ class V1InternalHandlers:
 
     async def _count_tokens(self, call: Call, account: EmulatorAccount, body: Any) -> web.StreamResponse:
         v = Violations()
-        v.unknown(body, _COUNT_ENVELOPE, "")
-        request = body.get("request")
-        if request is not None and not isinstance(request, dict):
-            v.add(invalid_value("request", "CountTokensRequest", request))
-            request = None
-        request = request or {}
-        v.unknown(request, COUNT_TOKENS_REQUEST_FIELDS, "request")
+        request = _checked_request(
+            v, body, _COUNT_ENVELOPE, "CountTokensRequest", COUNT_TOKENS_REQUEST_FIELDS
+        )
         contents = pick(request, "contents")
         if isinstance(contents, list):
             for i, content in enumerate(contents):
@@ -710,3 +702,17 @@ class V1InternalHandlers:
 
     async def _record_metrics(self, call: Call, account: EmulatorAccount, body: Any) -> web.StreamResponse:
         return call.respond(200, {})
+
+
+def _checked_request(
+    v: Violations, body: Any, envelope_fields: Any, request_type: str, request_fields: Any
+) -> dict[str, Any]:
+    """The envelope's ``request`` object, with unknown names in either recorded as violations."""
+    v.unknown(body, envelope_fields, "")
+    request = body.get("request")
+    if request is not None and not isinstance(request, dict):
+        v.add(invalid_value("request", request_type, request))
+        request = None
+    request = request or {}
+    v.unknown(request, request_fields, "request")
+    return request
