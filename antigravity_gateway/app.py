@@ -36,6 +36,8 @@ from antigravity_gateway.web.admin_api import AdminApi
 from antigravity_gateway.web.auth import AuthMiddleware
 from antigravity_gateway.web.dialect import dialect_for, error_response
 from antigravity_gateway.web.request_log import RequestLogMiddleware
+from antigravity_gateway.web.security import SecurityMiddleware
+from antigravity_gateway.web.throttle import Throttle
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(error, dialect_for(request.url.path, request.headers))
 
 
-def build_routes() -> list[BaseRoute]:
+def build_routes(admin: AdminApi) -> list[BaseRoute]:
     """The client APIs first (routes are matched in order and they carry the traffic), then health,
     the admin API and the dashboard under their own mounts."""
     routes: list[BaseRoute] = []
@@ -92,7 +94,7 @@ def build_routes() -> list[BaseRoute]:
     routes += [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/health", healthz, methods=["GET"]),
-        Mount("/api", routes=[Route("/hello", claude_hello, methods=["GET", "HEAD"]), *AdminApi().routes()]),
+        Mount("/api", routes=[Route("/hello", claude_hello, methods=["GET", "HEAD"]), *admin.routes()]),
     ]
     routes += dashboard.routes()
     return routes
@@ -144,9 +146,16 @@ def build_app(settings: Settings) -> Starlette:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await scheduler.drain()
 
-    return Starlette(
-        routes=build_routes(),
-        middleware=[Middleware(RequestLogMiddleware), Middleware(AuthMiddleware, settings=settings)],
+    admin = AdminApi()
+    key_throttle = Throttle()
+    app = Starlette(
+        routes=build_routes(admin),
+        middleware=[
+            # The browser policy first: a request it refuses costs nothing further and is not logged.
+            Middleware(SecurityMiddleware, settings=settings),
+            Middleware(RequestLogMiddleware),
+            Middleware(AuthMiddleware, settings=settings, throttle=key_throttle),
+        ],
         exception_handlers={
             GatewayError: _gateway_error,
             HTTPException: _http_error,
@@ -154,6 +163,9 @@ def build_app(settings: Settings) -> Starlette:
         },
         lifespan=lifespan,
     )
+    app.state.admin = admin  # its login throttle and sessions
+    app.state.key_throttle = key_throttle
+    return app
 
 
 def _syncer(

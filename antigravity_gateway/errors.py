@@ -6,8 +6,11 @@
     ├── ClientRequestError            4xx caused by the client's request
     │   ├── InvalidRequest            400 malformed JSON, missing or wrong fields
     │   ├── NotFound                  404 unknown route, model or method
-    │   └── PayloadTooLarge           413 body over ``max_body_bytes``
+    │   ├── PayloadTooLarge           413 body over ``max_body_bytes``
+    │   └── UnsupportedMediaType      415 an admin write without a JSON body type
     ├── AuthenticationError           401 missing or wrong gateway key (never the upstream's 401)
+    ├── Forbidden                     403 refused by the browser policy (Host, Origin) or the LAN posture
+    ├── TooManyRequests               429 an address that failed too often waits (retry_after)
     ├── UpstreamError                 the upstream answered with an error that is passed on
     │   └── UpstreamUnavailable       network errors / 5xx on every endpoint
     ├── NoAccountAvailable            503 no enabled account at all
@@ -33,6 +36,7 @@ _STATUS_NAMES = {
     408: "DEADLINE_EXCEEDED",
     409: "ABORTED",
     413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
     499: "CANCELLED",
     500: "INTERNAL",
@@ -91,8 +95,20 @@ class PayloadTooLarge(ClientRequestError):
     status = 413
 
 
+class UnsupportedMediaType(ClientRequestError):
+    status = 415
+
+
 class AuthenticationError(GatewayError):
     status = 401
+
+
+class Forbidden(GatewayError):
+    status = 403
+
+
+class TooManyRequests(GatewayError):
+    status = 429
 
 
 class UpstreamError(GatewayError):

@@ -6,6 +6,7 @@ Build one with :func:`load_settings`; nothing here is read at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -91,6 +92,9 @@ class Settings(BaseSettings):
     quota_protection: float = Field(default=0.0, ge=0, le=100)
 
     admin_password: str = ""
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     request_log_days: float = Field(default=30.0, gt=0)
     request_log_max_rows: int = Field(default=200_000, ge=100)
     debug_capture: bool = False
@@ -104,6 +108,41 @@ class Settings(BaseSettings):
             value = [str(v).rstrip("/") for v in value]
             if not value:
                 raise ValueError("at least one upstream endpoint is required")
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> Any:
+        value = _split_csv(value)
+        if isinstance(value, list):
+            value = [str(v).strip().lower().rstrip(".") for v in value]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        value = _split_csv(value)
+        if isinstance(value, list):
+            value = [str(v).strip().rstrip("/").lower() for v in value]
+            for origin in value:
+                if origin != "*" and not origin.startswith(("http://", "https://")) and origin != "null":
+                    raise ValueError(
+                        f"{origin!r} is not an origin: write scheme://host[:port], such as "
+                        "http://localhost:3000 (or * for any origin)"
+                    )
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        value = _split_csv(value)
+        if isinstance(value, list):
+            for network in value:
+                try:
+                    ipaddress.ip_network(str(network), strict=False)
+                except ValueError:
+                    raise ValueError(f"{network!r} is not an IP address or CIDR network") from None
+            value = [str(v) for v in value]
         return value
 
     @classmethod
@@ -127,9 +166,17 @@ class Settings(BaseSettings):
         return "0.0.0.0" if self.allow_lan else self.host
 
     @property
+    def exposed(self) -> bool:
+        """Whether the bound address is reachable from other machines (LAN access on, or a host that is
+        not a loopback address). An exposed gateway always requires a client key and an admin password."""
+        return not is_loopback_name(self.bind_host)
+
+    @property
     def effective_auth_mode(self) -> Literal["off", "strict", "all_except_health"]:
-        if self.auth_mode == "auto":
-            return "all_except_health" if self.allow_lan else "off"
+        """``auto`` is ``off`` on a loopback address, else ``all_except_health``; an exposed gateway never
+        runs with authentication off (``off`` is raised to ``all_except_health``)."""
+        if self.auth_mode == "auto" or self.auth_mode == "off":
+            return "all_except_health" if self.exposed else "off"
         return self.auth_mode
 
     @property
@@ -148,6 +195,19 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.home / "gateway.db"
+
+
+def is_loopback_name(host: str) -> bool:
+    """``localhost``, ``*.localhost``, 127.0.0.0/8 and ``::1`` (with or without brackets)."""
+    name = host.strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -45,7 +45,7 @@ from typing import Any, Final
 
 import orjson
 
-from antigravity_gateway.errors import GatewayError, InvalidRequest, NoAccountAvailable
+from antigravity_gateway.errors import Forbidden, GatewayError, InvalidRequest, NoAccountAvailable
 from antigravity_gateway.protocols.gemini import candidate_parts, first_candidate
 
 logger = logging.getLogger(__name__)
@@ -640,7 +640,11 @@ def error_parts(exc: GatewayError) -> tuple[int, str, str]:
         return 400, "invalid_request_error", f"prompt is too long: {message}"
     if status == 429:
         return 429, "rate_limit_error", message
-    if isinstance(exc, NoAccountAvailable) or status in (403, 503, 529):
+    if (
+        isinstance(exc, NoAccountAvailable)
+        or status in (503, 529)
+        or (status == 403 and not isinstance(exc, Forbidden))
+    ):
         return 529, "overloaded_error", message
     return (
         status,

@@ -1,14 +1,16 @@
 """The admin JSON API under ``/api/`` that the dashboard (and scripts) use. Contract: docs/admin-api.md.
 
-Protected by the admin password (``admin_password``, else ``api_key``): a signed HttpOnly session
-cookie after ``POST /api/login``, or ``Authorization: Bearer <password>``. Without any password the
-API is open only while the gateway listens on 127.0.0.1; with LAN access on it refuses to work.
+Protected by the admin password (``admin_password``, never the client key): a server-side session
+(an HttpOnly, SameSite=Strict cookie after ``POST /api/login``), or ``Authorization: Bearer <password>``.
+Without a password the API is open only while the gateway is bound to a loopback address; an exposed
+gateway keeps it closed until one is set. Failed logins back off per address (:mod:`.throttle`). The
+browser policy (Host, Origin, JSON writes) is applied before any of this by :mod:`.security`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -33,9 +35,11 @@ from antigravity_gateway.errors import AccountError, GatewayError, InvalidReques
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, RequestQuery
 from antigravity_gateway.upstream.client import UpstreamHTTPError
+from antigravity_gateway.web.peer import client_ip, from_trusted_proxy, request_scheme
+from antigravity_gateway.web.sessions import SESSION_SECONDS, Sessions
+from antigravity_gateway.web.throttle import Throttle
 
 COOKIE = "agw_session"
-SESSION_SECONDS = 7 * 86400
 SETTINGS_FIELDS = (
     "host",
     "port",
@@ -65,8 +69,9 @@ def _error(message: str, status: int) -> Response:
 class AdminApi:
     """Routes bound to the app's state (looked up per request: the state exists after startup)."""
 
-    def __init__(self) -> None:
-        self._secret = secrets.token_bytes(32)
+    def __init__(self, throttle: Throttle | None = None, sessions: Sessions | None = None) -> None:
+        self.throttle = throttle or Throttle()
+        self.sessions = sessions or Sessions()
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -74,35 +79,47 @@ class AdminApi:
     def _state(request: Request) -> Any:
         return request.app.state
 
-    def _password(self, settings: Settings) -> str:
-        return settings.admin_password or settings.api_key
-
-    def _token(self, settings: Settings, expires: int) -> str:
-        key = hashlib.sha256(self._password(settings).encode()).digest()
-        mac = hmac.new(self._secret + key, str(expires).encode(), hashlib.sha256).hexdigest()
-        return f"{expires}.{mac}"
+    @staticmethod
+    def _password(settings: Settings) -> str:
+        return settings.admin_password
 
     def _authorized(self, request: Request, settings: Settings) -> Response | None:
         password = self._password(settings)
         if not password:
-            if settings.allow_lan:
+            if settings.exposed:
                 return _error(
-                    "the dashboard needs a password while LAN access is on: set AGW_ADMIN_PASSWORD "
-                    "(or AGW_API_KEY) and restart",
+                    "the dashboard and admin API stay closed while the gateway is reachable from the network "
+                    "and no admin password is set: set AGW_ADMIN_PASSWORD (or `agw config set admin_password "
+                    "...`)",
                     403,
                 )
             return None
-        authorization = request.headers.get("authorization", "")
-        if authorization[:7].lower() == "bearer " and hmac.compare_digest(
-            authorization[7:].strip().encode(), password.encode()
-        ):
+        if self.sessions.valid(request.cookies.get(COOKIE, ""), password):
             return None
-        cookie = request.cookies.get(COOKIE, "")
-        expires, _, _mac = cookie.partition(".")
-        if expires.isdigit() and int(expires) > time.time():
-            if hmac.compare_digest(cookie.encode(), self._token(settings, int(expires)).encode()):
+        authorization = request.headers.get("authorization", "")
+        if authorization[:7].lower() == "bearer ":
+            address = client_ip(request.scope, settings)
+            if wait := self.throttle.wait(address):
+                return _too_many(wait)
+            if hmac.compare_digest(authorization[7:].strip().encode(), password.encode()):
+                self.throttle.success(address)
                 return None
+            if wait := self.throttle.failure(address):
+                return _too_many(wait)
+            return _error("wrong admin password", 401)
         return _error("log in to the dashboard first (admin password)", 401)
+
+    def _open_session(self, request: Request, response: Response, password: str) -> None:
+        settings: Settings = self._state(request).settings
+        response.set_cookie(
+            COOKIE,
+            self.sessions.open(password),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=request_scheme(request.scope, settings) == "https",
+            path="/",
+        )
 
     def guarded(self, handler: Handler) -> Handler:
         async def run(request: Request) -> Response:
@@ -156,40 +173,40 @@ class AdminApi:
 
     async def session(self, request: Request) -> Response:
         settings: Settings = self._state(request).settings
+        password = self._password(settings)
         return _json(
             {
-                "authenticated": self._authorized(request, settings) is None,
-                "password_required": bool(self._password(settings)),
-                "lan": settings.allow_lan,
+                "authenticated": self.sessions.valid(request.cookies.get(COOKIE, ""), password)
+                if password
+                else not settings.exposed,
+                "password_required": bool(password),
+                "lan": settings.exposed,
             }
         )
 
     async def login(self, request: Request) -> Response:
         settings: Settings = self._state(request).settings
-        body = await self._body(request) if request.headers.get("content-length", "0") != "0" else {}
         password = self._password(settings)
         if not password:
-            if settings.allow_lan:
-                return self._authorized(request, settings) or _error("no password configured", 403)
-            return _json({"ok": True})
-        given = str(body.get("password", ""))
-        if not hmac.compare_digest(given.encode(), password.encode()):
+            return self._authorized(request, settings) or _json({"ok": True})
+        address = client_ip(request.scope, settings)
+        if wait := self.throttle.wait(address):
+            return _too_many(wait)
+        body = await self._body(request)
+        given = body.get("password", "")
+        if not isinstance(given, str) or not hmac.compare_digest(given.encode(), password.encode()):
+            if wait := self.throttle.failure(address):
+                return _too_many(wait)
             return _error("wrong password", 401)
-        expires = int(time.time()) + SESSION_SECONDS
+        self.throttle.success(address)
         response = _json({"ok": True})
-        response.set_cookie(
-            COOKIE,
-            self._token(settings, expires),
-            max_age=SESSION_SECONDS,
-            httponly=True,
-            samesite="strict",
-            path="/",
-        )
+        self._open_session(request, response, password)
         return response
 
     async def logout(self, request: Request) -> Response:
+        self.sessions.close(request.cookies.get(COOKIE, ""))
         response = _json({"ok": True})
-        response.delete_cookie(COOKIE, path="/")
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
     # -- overview, accounts -----------------------------------------------------------------------
@@ -352,9 +369,18 @@ class AdminApi:
             values = validated(settings, changes)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from None
+        after = settings.model_copy(update=values)
+        if after.exposed and not after.admin_password:
+            raise InvalidRequest(
+                "set an admin password first: a gateway reachable from the network (allow_lan, or a host "
+                "that is not a loopback address) needs one"
+            )
         update_config(settings.home / "config.toml", values)
         restart = apply_live(settings, values)
-        return _json({"settings": self._settings_view(settings), "restart_required": restart})
+        response = _json({"settings": self._settings_view(settings), "restart_required": restart})
+        if values.get("admin_password"):
+            self._open_session(request, response, settings.admin_password)  # the other sessions end
+        return response
 
     async def new_api_key(self, request: Request) -> Response:
         settings: Settings = self._state(request).settings
@@ -502,15 +528,21 @@ def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _public_url(request: Request, url: URL) -> URL:
-    """``url`` as the browser reaches the gateway, also behind a TLS-terminating reverse proxy
-    (``X-Forwarded-Proto`` / ``X-Forwarded-Host``). Only the logged-in admin's own redirect uses it."""
-    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
-    host = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
-    if proto in ("http", "https"):
-        url = url.replace(scheme=proto)
-    if host:
+    """``url`` as the browser reaches the gateway, also behind a TLS-terminating reverse proxy listed
+    in ``trusted_proxies`` (``X-Forwarded-Proto`` / ``X-Forwarded-Host``)."""
+    settings: Settings = request.app.state.settings
+    if not from_trusted_proxy(request.scope, settings):
+        return url
+    url = url.replace(scheme=request_scheme(request.scope, settings))
+    if host := request.headers.get("x-forwarded-host", "").split(",")[0].strip():
         url = url.replace(netloc=host)
     return url
+
+
+def _too_many(wait: float) -> Response:
+    response = _error(f"too many failed logins from this address: try again in {math.ceil(wait)} s", 429)
+    response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
 
 
 def _page(message: str) -> str:

@@ -14,9 +14,11 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from antigravity_gateway.errors import AuthenticationError
+from antigravity_gateway.errors import AuthenticationError, GatewayError, TooManyRequests
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.web.dialect import dialect_for, error_response
+from antigravity_gateway.web.peer import client_ip
+from antigravity_gateway.web.throttle import Throttle
 
 _HEALTH_PATHS = frozenset({"/healthz", "/health"})
 # The dashboard and its admin API have their own login; Claude Code's connectivity probe is harmless.
@@ -38,28 +40,38 @@ def client_key(headers: Headers, query_string: bytes) -> str:
     return ""
 
 
+def key_required(settings: Settings, path: str) -> bool:
+    """Whether a request to ``path`` must carry the client key."""
+    mode = settings.effective_auth_mode
+    if mode == "off":
+        return False
+    return not (
+        (mode == "all_except_health" and path in _HEALTH_PATHS)
+        or path.startswith(_OPEN_PREFIXES)
+        or path.startswith(_ADMIN_PREFIXES)
+    )
+
+
 class AuthMiddleware:
     """Reads the settings on every request, so a new key or mode applies at once."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, throttle: Throttle) -> None:
         self.app = app
         self.settings = settings
+        self.throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        mode = self.settings.effective_auth_mode
-        if scope["type"] != "http" or mode == "off" or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if (
-            (mode == "all_except_health" and path in _HEALTH_PATHS)
-            or path.startswith(_OPEN_PREFIXES)
-            or path.startswith(_ADMIN_PREFIXES)
-        ):
+        if not key_required(self.settings, path):
             await self.app(scope, receive, send)
             return
+        mode = self.settings.effective_auth_mode
         headers = Headers(scope=scope)
         key = self.settings.api_key.encode()
+        error: GatewayError
         if not key:
             error = AuthenticationError(
                 f"authentication is on (auth mode {mode}) but no API key is configured: set AGW_API_KEY "
@@ -71,9 +83,19 @@ class AuthMiddleware:
             if hmac.compare_digest(given, key):
                 await self.app(scope, receive, send)
                 return
-            error = AuthenticationError(
-                "missing API key" if not given else "invalid API key",
-                google_status="UNAUTHENTICATED",
-            )
+            address = client_ip(scope, self.settings)
+            wait = self.throttle.wait(address) if given else 0.0
+            if not wait and given:
+                wait = self.throttle.failure(address)
+            if wait:
+                error = TooManyRequests(
+                    "too many requests with a wrong API key from this address: wait before trying again",
+                    retry_after=wait,
+                )
+            else:
+                error = AuthenticationError(
+                    "missing API key" if not given else "invalid API key",
+                    google_status="UNAUTHENTICATED",
+                )
         response = error_response(error, dialect_for(path, headers))
         await response(scope, receive, send)

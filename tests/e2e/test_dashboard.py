@@ -322,8 +322,8 @@ def test_request_in_the_log_and_usage(page: Page, start_gateway: StartGateway) -
 
 def test_quick_start(page: Page, start_gateway: StartGateway) -> None:
     key = "sk-e2e-quickstart"
-    gw = start_gateway(api_key=key, auth_mode="strict")
-    login(page, gw, key)
+    gw = start_gateway(api_key=key, auth_mode="strict", admin_password="e2e-admin-pass")
+    login(page, gw, "e2e-admin-pass")
     page.get_by_role("link", name="Quick start").click()
     expect(page.get_by_role("heading", name="Quick start", level=1)).to_be_visible()
 

@@ -50,16 +50,17 @@ def test_login_is_required_and_sets_an_httponly_cookie(admin: Gateway) -> None:
     assert (
         admin.http().get("/api/accounts", headers={"authorization": f"Bearer {PASSWORD}"}).status_code == 200
     )
-    http.post("/api/logout")
+    http.post("/api/logout", json={})
     http.cookies.clear()
     assert http.get("/api/accounts").status_code == 401
 
 
-def test_the_api_key_is_the_admin_password_by_default(gateway_factory: GatewayFactory) -> None:
-    gateway = gateway_factory(api_key="sk-only-key", auth_mode="strict")
+def test_the_api_key_is_not_the_admin_password(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(api_key="sk-only-key", auth_mode="strict", admin_password=PASSWORD)
     http = gateway.http()
-    assert http.post("/api/login", json={"password": "sk-only-key"}).status_code == 200
-    assert http.get("/api/overview").status_code == 200
+    assert http.post("/api/login", json={"password": "sk-only-key"}).status_code == 401
+    assert http.get("/api/overview", headers={"Authorization": "Bearer sk-only-key"}).status_code == 401
+    assert http.get("/api/overview").status_code == 401
 
 
 def test_no_password_on_a_lan_refuses(gateway_factory: GatewayFactory) -> None:
@@ -101,13 +102,13 @@ def test_account_actions(admin: Gateway) -> None:
     (alice,) = http.get("/api/accounts").json()
     updated = http.patch(f"/api/accounts/{alice['id']}", json={"label": "work", "priority": 5}).json()
     assert (updated["label"], updated["priority"]) == ("work", 5)
-    assert http.post(f"/api/accounts/{alice['id']}/disable").json()["status"] == "disabled"
+    assert http.post(f"/api/accounts/{alice['id']}/disable", json={}).json()["status"] == "disabled"
     assert (
         admin.http(headers={"x-goog-api-key": "sk-client-key"}).post(URL, json=ask("hello")).status_code
         == 503
     )
-    assert http.post(f"/api/accounts/{alice['id']}/enable").json()["status"] == "enabled"
-    refreshed = http.post(f"/api/accounts/{alice['id']}/quota").json()
+    assert http.post(f"/api/accounts/{alice['id']}/enable", json={}).json()["status"] == "enabled"
+    refreshed = http.post(f"/api/accounts/{alice['id']}/quota", json={}).json()
     assert refreshed["quota"]["fetched_at"] > time.time() - 5
     admin.emulator.add_account(make_account("bob@example.com"))
     added = http.post("/api/accounts", json={"refresh_token": "1//bob", "label": "second"})
@@ -116,7 +117,7 @@ def test_account_actions(admin: Gateway) -> None:
     assert bad.status_code == 400 and "invalid_grant" in bad.json()["error"]["message"]
     exported = http.get("/api/accounts/export").json()
     assert {r["email"] for r in exported} == {"alice@example.com", "bob@example.com"}
-    assert http.delete(f"/api/accounts/{alice['id']}").json() == {"ok": True}
+    assert http.request("DELETE", f"/api/accounts/{alice['id']}", json={}).json() == {"ok": True}
     assert [a["email"] for a in http.get("/api/accounts").json()] == ["bob@example.com"]
 
 
@@ -180,7 +181,7 @@ def test_settings_are_saved_and_applied_live(admin: Gateway) -> None:
     bad = http.patch("/api/settings", json={"scheduling_mode": "chaos"})
     assert bad.status_code == 400 and "scheduling_mode" in bad.json()["error"]["message"]
     assert http.patch("/api/settings", json={"home": "/tmp"}).status_code == 400
-    new_key = http.post("/api/settings/api-key").json()["api_key"]
+    new_key = http.post("/api/settings/api-key", json={}).json()["api_key"]
     assert new_key.startswith("sk-") and new_key != "sk-client-key"
     assert client.post(URL, json=ask("old key")).status_code == 401
     assert admin.http(headers={"x-goog-api-key": new_key}).post(URL, json=ask("new key")).status_code == 200
@@ -229,11 +230,22 @@ def test_quickstart(admin: Gateway) -> None:
     assert "gemini-2.5-flash" in body["models"]
 
 
-def test_google_login_behind_a_tls_proxy_uses_the_public_address(admin: Gateway) -> None:
+@pytest.mark.parametrize("trusted", [True, False])
+def test_google_login_behind_a_tls_proxy_uses_the_public_address(
+    gateway_factory: GatewayFactory, trusted: bool
+) -> None:
+    admin = gateway_factory(
+        admin_password=PASSWORD,
+        trusted_proxies=["127.0.0.1"] if trusted else [],
+        allowed_hosts=["agw.example.org"],
+    )
     http = logged_in(admin)
     started = http.post(
         "/api/oauth/start",
         json={},
         headers={"x-forwarded-proto": "https", "x-forwarded-host": "agw.example.org"},
     ).json()
-    assert started["redirect_uri"] == "https://agw.example.org/api/oauth/callback"
+    if trusted:
+        assert started["redirect_uri"] == "https://agw.example.org/api/oauth/callback"
+    else:  # anyone can send X-Forwarded-*: only a trusted proxy is believed
+        assert started["redirect_uri"] == f"{admin.url}/api/oauth/callback"

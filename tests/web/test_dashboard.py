@@ -19,7 +19,9 @@ ALLOWED_URLS = {"http://www.w3.org/2000/svg"}
 
 @pytest.fixture
 def ui(gateway_factory: GatewayFactory) -> Gateway:
-    return gateway_factory(accounts=[], api_key="sk-dashboard-test", auth_mode="strict")
+    return gateway_factory(
+        accounts=[], api_key="sk-dashboard-test", auth_mode="strict", admin_password="dashboard-pass"
+    )
 
 
 def test_ui_serves_index_html(ui: Gateway) -> None:

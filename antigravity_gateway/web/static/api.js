@@ -16,9 +16,10 @@ export function onUnauthorized(fn) {
 
 export async function api(method, path, body, { quiet401 = false } = {}) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store" };
-  if (body !== undefined) {
+  if (method !== "GET") {
+    // The gateway refuses admin writes without a JSON body type: a cross-site page cannot send one.
     init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
+    init.body = JSON.stringify(body === undefined ? {} : body);
   }
   let response;
   try {
