@@ -7,9 +7,9 @@ page are refused here, before any work is done (see docs/security.md):
   not exposed to the network, only loopback names (``localhost``, ``*.localhost``, 127.0.0.0/8,
   ``[::1]``) and ``allowed_hosts`` are accepted; once exposed, any ``Host`` unless ``allowed_hosts`` is set;
 - a foreign ``Origin`` (a cross-site request, whose effects happen even when the page cannot read the
-  answer): refused on the admin API and the dashboard always, and on the client APIs whenever they need
-  no client key. The gateway's own origin and ``cors_origins`` are allowed; requests without ``Origin``
-  (SDKs, curl, CLIs) are not affected.
+  answer): refused on the admin API and the dashboard always (only the gateway's own pages may use them),
+  and on the client APIs whenever they need no client key (there ``cors_origins`` are allowed too).
+  Requests without ``Origin`` (SDKs, curl, CLIs) are not affected.
 
 CORS preflights are answered for allowed origins only. State-changing admin requests must carry a JSON
 body type, which a cross-site page cannot send without a preflight.
@@ -184,7 +184,8 @@ class SecurityMiddleware:
             await self._admin_write(scope, receive, send, headers, admin, method)
             return
         own = self.origins.own(origin, scope, headers)
-        listed = not own and self.origins.listed(origin)
+        # cors_origins open the client APIs to other sites; the admin API answers its own pages only.
+        listed = not own and not admin and self.origins.listed(origin)
         preflight = method == "OPTIONS" and "access-control-request-method" in headers
         if not (own or listed):
             # A foreign origin: its preflights are refused; its requests are refused where they need no key.

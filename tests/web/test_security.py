@@ -211,6 +211,8 @@ def test_preflights_are_answered_for_listed_origins_only(gateway_factory: Gatewa
     assert answer.status_code == 200
     assert answer.headers["access-control-allow-origin"] == app
     assert "retry-after" in answer.headers["access-control-expose-headers"]
+    # the admin API answers the gateway's own pages only, listed or not
+    assert http.get("/api/session", headers={"Origin": app}).status_code == 403
 
 
 def test_a_star_must_be_written_explicitly(gateway_factory: GatewayFactory) -> None:
