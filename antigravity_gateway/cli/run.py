@@ -21,16 +21,13 @@ from antigravity_gateway.store.base import Account
 def serve(host: str | None, port: int | None) -> None:
     """Run the gateway."""
     from antigravity_gateway.server import serve as run_server
+    from antigravity_gateway.web.security import posture_warnings
 
     settings = load_settings(host=host, port=port)
     base = f"http://{settings.host if not settings.allow_lan else settings.bind_host}:{settings.port}"
     click.echo(f"Antigravity Gateway {__version__} on {base} (home {settings.home}); dashboard: {base}/ui")
-    if settings.allow_lan and settings.effective_auth_mode == "off":
-        click.echo(
-            "warning: LAN access is on and authentication is off: anyone on the network can use your accounts"
-        )
-    elif settings.effective_auth_mode != "off" and not settings.api_key:
-        click.echo("warning: authentication is on but AGW_API_KEY is empty: every request will be refused")
+    for warning in posture_warnings(settings):
+        click.echo(f"warning: {warning}")
     run_server(settings)
 
 

@@ -105,6 +105,27 @@ def _normalised(origin: str) -> tuple[str, str, str] | None:
     return scheme, name, port or _DEFAULT_PORTS[scheme]
 
 
+def posture_warnings(settings: Settings) -> list[str]:
+    """What ``agw serve`` should tell the operator about how exposed the gateway is."""
+    warnings = []
+    if settings.exposed:
+        where = "LAN access is on" if settings.allow_lan else f"it listens on {settings.bind_host}"
+        if not settings.api_key:
+            warnings.append(
+                f"{where} and AGW_API_KEY is empty: every client request will be refused until you set one"
+            )
+        if settings.auth_mode == "off":
+            warnings.append(f"{where}: auth_mode = off is ignored, clients must send the API key")
+        if not settings.admin_password:
+            warnings.append(
+                f"{where} and no admin password is set: the dashboard and admin API stay closed; set "
+                "AGW_ADMIN_PASSWORD (or `agw config set admin_password ...`) to open them"
+            )
+    elif settings.effective_auth_mode != "off" and not settings.api_key:
+        warnings.append("authentication is on but AGW_API_KEY is empty: every request will be refused")
+    return warnings
+
+
 class OriginPolicy:
     """Which origins may talk to the gateway: its own, and ``cors_origins`` (``*`` is any)."""
 

@@ -1,0 +1,161 @@
+"""Issue 8's report, replayed against a real ``agw serve`` process on a loopback port.
+
+An account is added with ``agw accounts add`` (against the emulator), the gateway is started as a user
+starts it, and the report's three requests are sent as written, then the same checks on a gateway bound
+to a non-loopback address.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from antigravity_gateway.emulator import Emulator, EmulatorServer
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, ENDPOINTS, make_account
+
+CHAT = '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"spend the quota"}]}'
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def env(tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer) -> dict[str, str]:
+    emulator.add_account(make_account("alice@example.com"))
+    values = {
+        **os.environ,
+        "AGW_HOME": str(tmp_path / "home"),
+        "AGW_UPSTREAM_ENDPOINTS": ",".join(emulator_server.endpoint(n) for n in ENDPOINTS),
+        "AGW_OAUTH_TOKEN_URL": emulator_server.token_url,
+        "AGW_OAUTH_USERINFO_URL": emulator_server.userinfo_url,
+        "AGW_OAUTH_CLIENT_ID": CLIENT_ID,
+        "AGW_OAUTH_CLIENT_SECRET": CLIENT_SECRET,
+        "AGW_ONBOARD_POLL_INTERVAL": "0.01",
+    }
+    added = subprocess.run(
+        [sys.executable, "-m", "antigravity_gateway", "accounts", "add", "--refresh-token", "1//alice"],
+        env=values,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    return values
+
+
+class Served:
+    def __init__(self, base: str, process: subprocess.Popen[str]) -> None:
+        self.base, self.process, self._output = base, process, None
+
+    def stop(self) -> str:
+        """Stop the gateway (Ctrl-C) and return everything it printed."""
+        if self._output is None:
+            self.process.send_signal(signal.SIGINT)
+            self._output = self.process.communicate(timeout=20)[0]
+        return self._output
+
+
+def _serve(env: dict[str, str], *args: str) -> Iterator[Served]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "antigravity_gateway", "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    served = Served(base, process)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/healthz")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[0]
+                assert time.monotonic() < deadline, "agw serve did not start in 30 s"
+                time.sleep(0.05)
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture
+def served(env: dict[str, str]) -> Iterator[Served]:
+    yield from _serve(env)
+
+
+def _curl(*args: str) -> tuple[int, str]:
+    """The report's curl line when curl is installed, else the same request with httpx."""
+    done = subprocess.run(
+        ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", *args], capture_output=True, text=True, timeout=30
+    )
+    body, _, status = done.stdout.rpartition("\n")
+    return int(status), body
+
+
+def _send(method: str, url: str, headers: dict[str, str], body: str | None = None) -> tuple[int, str]:
+    import shutil
+
+    if shutil.which("curl"):
+        args = [url, "-X", method]
+        for name, value in headers.items():
+            args += ["-H", f"{name}: {value}"]
+        if body is not None:
+            args += ["-d", body]
+        return _curl(*args)
+    answer = httpx.request(method, url, headers=headers, content=body)
+    return answer.status_code, answer.text
+
+
+def test_the_three_requests_of_the_report_are_refused(served: Served, emulator: Emulator) -> None:
+    base = served.base
+    assert httpx.get(f"{base}/api/accounts/export").status_code == 200  # a local tool, no Origin: allowed
+    emulator.clear_requests()
+
+    status, body = _send("GET", f"{base}/api/accounts/export", {"Host": "rebind.attacker.example:8045"})
+    assert status == 403 and "1//" not in body
+    status, body = _send(
+        "POST",
+        f"{base}/api/cooldowns/clear",
+        {"Origin": "http://attacker.example", "Content-Type": "text/plain"},
+        "{}",
+    )
+    assert status == 403 and '"ok":true' not in body
+    status, body = _send(
+        "POST",
+        f"{base}/v1/chat/completions",
+        {"Origin": "http://attacker.example", "Content-Type": "text/plain"},
+        CHAT,
+    )
+    assert status == 403
+    assert emulator.requests == [], "the cross-site generation reached Google"
+
+    # the same generation from a tool (no Origin) is served
+    status, body = _send("POST", f"{base}/v1/chat/completions", {"Content-Type": "application/json"}, CHAT)
+    assert status == 200 and "chat.completion" in body
+
+
+def test_a_non_loopback_bind_gets_the_lan_rules(env: dict[str, str]) -> None:
+    for served in _serve({**env, "AGW_API_KEY": "sk-lan-key"}, "--host", "0.0.0.0"):
+        base = served.base
+        assert httpx.get(f"{base}/api/accounts/export").status_code == 403  # no admin password: closed
+        assert httpx.post(f"{base}/v1/chat/completions", content=CHAT).status_code == 401
+        ok = httpx.post(f"{base}/v1/chat/completions", content=CHAT, headers={"x-api-key": "sk-lan-key"})
+        assert ok.status_code == 200
+        assert httpx.get(f"{base}/healthz", headers={"Host": "192.168.1.20:8045"}).status_code == 200
+        output = served.stop()
+        assert "AGW_ADMIN_PASSWORD" in output, output  # agw serve says how to open the dashboard
