@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     upstream_user_agent: str = "antigravity/2.9.1 linux/amd64"
     upstream_connect_timeout: float = Field(default=20.0, gt=0)
     upstream_read_timeout: float = Field(default=300.0, gt=0)
+    max_stream_event_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     oauth_auth_url: str = DEFAULT_AUTH_URL
     oauth_token_url: str = DEFAULT_TOKEN_URL

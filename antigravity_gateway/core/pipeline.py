@@ -172,7 +172,7 @@ class Pipeline:
         async def attempt(account: Account, token: str, project: str) -> AsyncGenerator[dict[str, Any], None]:
             body = self._envelope(call, served, session_key, account, project)
             upstream = await self.http.open_stream("streamGenerateContent", body, token)
-            events = _events(upstream)
+            events = _events(upstream, self.settings.max_stream_event_bytes)
             try:
                 first = await events.__anext__()
             except StopAsyncIteration:
@@ -394,9 +394,9 @@ def _cooling_error(exc: AllAccountsCoolingDown, last: GatewayError | None) -> Ga
     return exc
 
 
-async def _events(upstream: StreamResponse) -> AsyncGenerator[dict[str, Any], None]:
+async def _events(upstream: StreamResponse, max_event_bytes: int) -> AsyncGenerator[dict[str, Any], None]:
     """Unwrapped Gemini responses from a v1internal SSE stream. Raises on a mid-stream error event."""
-    decoder = SSEDecoder()
+    decoder = SSEDecoder(max_event_bytes)
     try:
         async for chunk in upstream.chunks():
             for payload in decoder.feed(chunk):

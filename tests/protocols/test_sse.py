@@ -44,3 +44,41 @@ def test_flush_delivers_an_unterminated_last_event() -> None:
 def test_encoders_frame_like_google_and_anthropic() -> None:
     assert encode_data(b"{}") == b"data: {}\r\n\r\n"
     assert encode_event("ping", b'{"type":"ping"}') == b'event: ping\ndata: {"type":"ping"}\n\n'
+
+
+def test_decoding_is_linear_in_the_bytes_received() -> None:
+    """One 16 MiB event fed in 16 KiB chunks: the old decoder rescanned its whole buffer on every chunk
+    (49 s of CPU for this input); a linear one needs a small fraction of a second."""
+    import time
+
+    big = b"x" * (16 * 1024 * 1024)
+    raw = b"data: " + big + b"\r\n\r\n"
+    decoder = SSEDecoder(limit=32 * 1024 * 1024)
+    started = time.process_time()
+    events = []
+    for i in range(0, len(raw), 16 * 1024):
+        events += decoder.feed(raw[i : i + 16 * 1024])
+    assert events == [big]
+    assert time.process_time() - started < 10  # generous: a regression to quadratic takes far longer
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"data: " + b"x" * 2000,  # one unfinished line
+        b"data: " + b"x" * 700 + b"\ndata: " + b"y" * 700 + b"\n",  # several lines of one event
+    ],
+)
+def test_an_event_over_the_limit_is_an_error(raw: bytes) -> None:
+    from antigravity_gateway.protocols.sse import EventTooLarge
+
+    decoder = SSEDecoder(limit=1024)
+    with pytest.raises(EventTooLarge, match="max_stream_event_bytes"):
+        for i in range(0, len(raw), 100):
+            decoder.feed(raw[i : i + 100])
+
+
+def test_events_under_the_limit_pass_however_many() -> None:
+    decoder = SSEDecoder(limit=1024)
+    one = b"data: " + b"z" * 1000 + b"\n\n"
+    assert decoder.feed(one * 50) == [b"z" * 1000] * 50
