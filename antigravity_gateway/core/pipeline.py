@@ -56,6 +56,11 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+
+def _released() -> None:
+    """``Served.release`` once it has run: nothing left to release."""
+
+
 DEFAULT_RATE_LIMIT_COOLDOWN = 2.0
 DEFAULT_QUOTA_COOLDOWN = 300.0
 FORBIDDEN_RETRY_SECONDS = 600.0
@@ -107,6 +112,12 @@ class Served:
     def usage(self, response: dict[str, Any]) -> None:
         if self.record is not None and "usageMetadata" in response:
             record_usage(self.record, response["usageMetadata"])
+
+    def close(self) -> None:
+        """End the account's in-flight count of a stream (once)."""
+        release, self.release = self.release, _released
+        if release is not None:
+            release()
 
     def failed(self, error: GatewayError) -> None:
         if self.record is not None:
@@ -164,12 +175,12 @@ class Pipeline:
         result = await self._with_accounts(served, session_key, attempt)
         return result, served
 
-    async def stream(self, call: Call) -> tuple[AsyncGenerator[dict[str, Any], None], Served]:
+    async def stream(self, call: Call) -> tuple[EventStream, Served]:
         """Open a stream; returns once the first upstream event is in hand (so failures before it rotate)."""
         served = Served.begin(call.model, self.resolve(call.model), stream=True)
         session_key = call.session_key or conversation_key(call.request)
 
-        async def attempt(account: Account, token: str, project: str) -> AsyncGenerator[dict[str, Any], None]:
+        async def attempt(account: Account, token: str, project: str) -> EventStream:
             body = self._envelope(call, served, session_key, account, project)
             upstream = await self.http.open_stream("streamGenerateContent", body, token)
             events = _events(upstream)
@@ -182,7 +193,7 @@ class Pipeline:
                 raise
             served.first_byte()
             served.release = functools.partial(self.scheduler.finished, account)
-            return _observed(first, events, served)
+            return EventStream(first, events, served)
 
         events = await self._with_accounts(served, session_key, attempt)
         return events, served
@@ -424,25 +435,57 @@ def _event(payload: bytes) -> dict[str, Any] | None:
     return envelope.unwrap(data)
 
 
-async def _observed(
-    first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None], served: Served
-) -> AsyncGenerator[dict[str, Any], None]:
-    """The stream as the adapters see it: usage noted for the log, upstream errors after the first event
-    turned into GatewayErrors, and the upstream connection closed however the stream ends."""
-    try:
-        served.usage(first)
-        yield first
-        async for event in rest:
-            served.usage(event)
-            yield event
-    except UpstreamHTTPError as exc:
-        error = _upstream_error(exc.error)
-        served.failed(error)
-        raise error from None
-    except GatewayError as exc:
-        served.failed(exc)
-        raise
-    finally:
-        await rest.aclose()
-        if served.release is not None:
-            served.release()
+class EventStream:
+    """An open stream as the adapters see it: usage noted for the log, upstream errors after the first
+    event turned into GatewayErrors, and the upstream connection closed and the account's in-flight
+    count released however the stream ends: also when :meth:`aclose` is called on a stream that was
+    never iterated (a generator's ``aclose`` would skip its cleanup then)."""
+
+    def __init__(
+        self, first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None], served: Served
+    ) -> None:
+        self._first: dict[str, Any] | None = first
+        self._rest = rest
+        self._served = served
+        self._closed = False
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self._first is not None:
+            event, self._first = self._first, None
+            self._served.usage(event)
+            return event
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            event = await self._rest.__anext__()
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except UpstreamHTTPError as exc:
+            error = _upstream_error(exc.error)
+            self._served.failed(error)
+            await self.aclose()
+            raise error from None
+        except GatewayError as exc:
+            self._served.failed(exc)
+            await self.aclose()
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
+        self._served.usage(event)
+        return event
+
+    async def aclose(self) -> None:
+        """Close the upstream stream and release the account (once; safe to call again)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._first = None
+        try:
+            await self._rest.aclose()
+        finally:
+            self._served.close()
