@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Collection, Coroutine
 from typing import Any
@@ -32,6 +33,7 @@ from antigravity_gateway.store.base import Account, Cooldown
 logger = logging.getLogger(__name__)
 
 ANY_MODEL = "*"
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 MAX_BINDINGS = 50_000
 
 
@@ -200,10 +202,23 @@ class Scheduler:
 
 
 def _no_account_message(accounts: Collection[Account]) -> str:
+    """What a client is told: how many accounts are in which state and why, never which accounts (their
+    emails are in the gateway log, ``agw accounts list`` and the dashboard)."""
     if not accounts:
         return "no Google account is configured: add one with `agw accounts add --refresh-token ...`"
-    states = ", ".join(
-        f"{a.email}: {a.status} ({a.status_reason})" if a.status_reason else f"{a.email}: {a.status}"
-        for a in accounts
+    logger.warning(
+        "no usable Google account: %s",
+        ", ".join(f"{a.email}: {a.status} ({a.status_reason})" for a in accounts),
     )
-    return f"no usable Google account ({states})"
+    by_status: dict[str, list[str]] = {}
+    for account in accounts:
+        reasons = by_status.setdefault(account.status, [])
+        reason = _EMAIL.sub("<account>", account.status_reason)[:200]
+        if reason and reason not in reasons:
+            reasons.append(reason)
+    states = ", ".join(
+        f"{sum(1 for a in accounts if a.status == status)} {status}"
+        + (f" ({'; '.join(reasons[:3])})" if reasons else "")
+        for status, reasons in by_status.items()
+    )
+    return f"no usable Google account ({len(accounts)} in the pool: {states})"

@@ -50,7 +50,7 @@ from antigravity_gateway.store.base import Account, RequestRecord
 from antigravity_gateway.store.request_log import current_record, record_usage
 from antigravity_gateway.upstream import envelope
 from antigravity_gateway.upstream.client import StreamResponse, UpstreamClient, UpstreamHTTPError
-from antigravity_gateway.upstream.rpc_error import RpcError, parse_error
+from antigravity_gateway.upstream.rpc_error import RpcError, parse_error, public_details
 
 logger = logging.getLogger(__name__)
 
@@ -392,7 +392,7 @@ def _upstream_error(error: RpcError) -> UpstreamError:
         status=status,
         google_status=error.status or None,
         retry_after=error.retry_after,
-        details=error.details,
+        details=public_details(error.details),
         reason=error.reason or None,
     )
 
