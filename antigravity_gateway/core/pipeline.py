@@ -34,6 +34,7 @@ import orjson
 from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.pool import VALIDATION_RETRY_SECONDS, AccountPool
 from antigravity_gateway.accounts.scheduler import ANY_MODEL, Scheduler
+from antigravity_gateway.core.limits import MAX_MODEL_NAME, check_model_name, check_request
 from antigravity_gateway.core.models_map import resolve_model
 from antigravity_gateway.core.session import conversation_key
 from antigravity_gateway.errors import (
@@ -95,7 +96,8 @@ class Served:
     def begin(cls, model: str, upstream_model: str, *, stream: bool) -> Served:
         record = current_record.get()
         if record is not None:
-            record.model, record.upstream_model, record.stream = model, upstream_model, stream
+            record.model, record.upstream_model = model[:MAX_MODEL_NAME], upstream_model[:MAX_MODEL_NAME]
+            record.stream = stream
         return cls(upstream_model=upstream_model, record=record)
 
     def attempt(self, account: Account) -> None:
@@ -140,6 +142,8 @@ class Pipeline:
         self.scheduler = scheduler
 
     def resolve(self, model: str) -> str:
+        """The upstream model for a client's model name (400 for a name no model can have)."""
+        check_model_name(model)
         return resolve_model(
             model,
             user_rules=self.settings.model_mapping,
@@ -162,6 +166,7 @@ class Pipeline:
         )
 
     async def generate(self, call: Call) -> tuple[dict[str, Any], Served]:
+        check_request(call.request)
         served = Served.begin(call.model, self.resolve(call.model), stream=False)
         session_key = call.session_key or conversation_key(call.request)
 
@@ -177,6 +182,7 @@ class Pipeline:
 
     async def stream(self, call: Call) -> tuple[EventStream, Served]:
         """Open a stream; returns once the first upstream event is in hand (so failures before it rotate)."""
+        check_request(call.request)
         served = Served.begin(call.model, self.resolve(call.model), stream=True)
         session_key = call.session_key or conversation_key(call.request)
 
@@ -199,6 +205,7 @@ class Pipeline:
         return events, served
 
     async def count_tokens(self, model: str, request: dict[str, Any]) -> tuple[dict[str, Any], Served]:
+        check_request(request)
         served = Served.begin(model, self.resolve(model), stream=False)
 
         async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:

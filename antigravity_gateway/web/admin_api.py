@@ -33,6 +33,7 @@ from antigravity_gateway.errors import AccountError, GatewayError, InvalidReques
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, RequestQuery
 from antigravity_gateway.upstream.client import UpstreamHTTPError
+from antigravity_gateway.web.body import read_admin_json
 
 COOKIE = "agw_session"
 SESSION_SECONDS = 7 * 86400
@@ -122,16 +123,8 @@ class AdminApi:
         return run
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw:
-            return {}
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise InvalidRequest("the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise InvalidRequest("the body must be a JSON object")
-        return data
+        """The JSON object of the body (``{}`` when empty), size-limited while it is read."""
+        return await read_admin_json(request)
 
     def _account_view(self, request: Request, account: Account) -> dict[str, Any]:
         state = self._state(request)
