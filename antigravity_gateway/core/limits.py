@@ -20,6 +20,10 @@ _MODEL_NAME = re.compile(r"[A-Za-z0-9._/:@+~\[\]-]*")
 MAX_CONTENTS = 10_000
 MAX_PARTS = 100_000
 MAX_TOOLS = 1_000
+#: Integers a client sends for counts and sizes (token limits, seeds, ``n``): Gemini's fields are int32.
+INT32_MAX = 2**31 - 1
+#: Integers that reach SQLite (row ids): its INTEGER is a signed 64-bit number.
+INT64_MAX = 2**63 - 1
 
 
 def check_model_name(model: str) -> None:
@@ -66,3 +70,18 @@ def check_request(request: dict[str, Any]) -> None:
                 f"the request declares {count} tools and functions; at most {MAX_TOOLS} are accepted",
                 param="tools",
             )
+
+
+def int_in_range(value: Any, name: str, minimum: int, maximum: int) -> int:
+    """``value`` (an integer, an integral float, or a string of digits) as an int in
+    ``[minimum, maximum]``; a 400 naming ``name`` and the range otherwise."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and len(value) <= 20:
+        try:
+            value = int(value.strip())
+        except ValueError:
+            pass
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise InvalidRequest(f"{name} must be an integer from {minimum} to {maximum}", param=name)
+    return value
