@@ -269,6 +269,7 @@ class Pipeline:
                 token = await self.pool.access_token(account)
                 project = await self.pool.ensure_project(account)
                 result = await attempt(account, token, project)
+                self.scheduler.succeeded(session_key, account)
                 if account.status != "enabled":  # set aside for a while, and it works again
                     await self.pool.set_status(account, "enabled")
                 return result
