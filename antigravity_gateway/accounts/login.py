@@ -25,6 +25,7 @@ SCOPES = (
     "https://www.googleapis.com/auth/userinfo.profile",
 )
 FLOW_TTL = 600.0
+MAX_FLOWS = 100  # pending logins kept at once; the oldest is forgotten first
 
 
 @dataclass(slots=True, frozen=True)
@@ -93,6 +94,8 @@ class LoginFlows:
         url = f"{self.oauth.settings.oauth_auth_url}?{urlencode(params)}"
         flow = LoginFlow(state, verifier, redirect_uri, clients[0].id, url, now)
         self._flows[state] = flow
+        while len(self._flows) > MAX_FLOWS:
+            del self._flows[next(iter(self._flows))]
         return flow
 
     def take(self, state: str | None) -> LoginFlow:

@@ -13,13 +13,16 @@ by ``scheduling_mode``:
 - ``fixed``: always ``fixed_account`` while it can serve; otherwise as balance.
 
 When every account is cooling down, :class:`AllAccountsCoolingDown` carries the soonest recovery.
-Cooldowns and bindings are written through to the store, so they survive a restart.
+Cooldowns and bindings are written through to the store, so they survive a restart. A conversation is
+bound only once a request of it succeeded (:meth:`Scheduler.succeeded`), and bindings are bounded: at
+most :data:`MAX_BINDINGS`, none unused for :data:`BINDING_MAX_AGE`, in memory and in the store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Collection, Coroutine
 from typing import Any
@@ -32,7 +35,15 @@ from antigravity_gateway.store.base import Account, Cooldown
 logger = logging.getLogger(__name__)
 
 ANY_MODEL = "*"
+#: Conversation bindings kept (in memory and in the store); the least recently used go first.
 MAX_BINDINGS = 50_000
+#: A binding not used for this long is dropped: the upstream's prompt cache is long cold by then.
+BINDING_MAX_AGE = 7 * 86400.0
+#: How often bindings are pruned (by age, and in the store also by count).
+BINDING_PRUNE_INTERVAL = 3600.0
+#: A binding still in use is written again (its age renewed in the store) at most this often.
+BINDING_REFRESH = 3600.0
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 class Scheduler:
@@ -40,7 +51,9 @@ class Scheduler:
         self.pool = pool
         self.catalog = catalog
         self.cooldowns: dict[tuple[str, str], Cooldown] = {}
-        self.bindings: dict[str, str] = {}
+        self.bindings: dict[str, str] = {}  # least recently used first
+        self._bound_at: dict[str, float] = {}
+        self._next_prune = 0.0
         self.in_flight: dict[str, int] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -48,7 +61,13 @@ class Scheduler:
         """Read cooldowns and bindings from the store (at start, and when another process changed them)."""
         await self.drain()
         self.cooldowns = {(c.account_id, c.model): c for c in await self.pool.store.list_cooldowns()}
-        self.bindings = await self.pool.store.list_bindings()
+        bindings = await self.pool.store.list_bindings()
+        keep = list(bindings)[-MAX_BINDINGS:]  # the most recently bound
+        now = time.time()
+        self.bindings = {key: bindings[key] for key in keep}
+        self._bound_at = {key: self._bound_at.get(key, now) for key in keep}
+        if len(bindings) > len(keep):
+            self._next_prune = 0.0  # and from the store too, at the next binding
 
     def _persist(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -126,8 +145,6 @@ class Scheduler:
                 if account.id == bound:
                     return self._use(account, now)
         account = min(candidates, key=lambda a: self._preference(a, model))
-        if session_key is not None:
-            self.bind(session_key, account)
         return self._use(account, now)
 
     def _preference(self, account: Account, model: str) -> tuple[float, ...]:
@@ -154,19 +171,57 @@ class Scheduler:
         account.last_used_at = now
         return account
 
-    def bind(self, session_key: str, account: Account) -> None:
-        if self.bindings.get(session_key) == account.id:
+    def succeeded(self, session_key: str | None, account: Account) -> None:
+        """A request of the conversation ``session_key`` was served by ``account``: keep it there
+        (not in ``performance`` mode, nor on the ``fixed`` account, which need no binding)."""
+        settings = self.pool.settings
+        if session_key is None or settings.scheduling_mode == "performance":
             return
-        if len(self.bindings) >= MAX_BINDINGS:
-            self.bindings.pop(next(iter(self.bindings)))
-        self.bindings[session_key] = account.id
+        if settings.scheduling_mode == "fixed" and settings.fixed_account in (account.id, account.email):
+            return
+        self.bind(session_key, account)
+
+    def bind(self, session_key: str, account: Account) -> None:
+        now = time.time()
+        if self.bindings.get(session_key) == account.id:
+            self.bindings[session_key] = self.bindings.pop(session_key)  # most recently used last
+            if now - self._bound_at.get(session_key, 0.0) < BINDING_REFRESH:
+                return
+        else:
+            self.bindings.pop(session_key, None)
+            self.bindings[session_key] = account.id
+        self._bound_at[session_key] = now
+        while len(self.bindings) > MAX_BINDINGS:
+            oldest = next(iter(self.bindings))
+            del self.bindings[oldest]
+            self._bound_at.pop(oldest, None)
         self._persist(self.pool.store.save_binding(session_key, account.id))
+        if now >= self._next_prune:
+            self.prune_bindings(now)
+
+    def prune_bindings(self, now: float | None = None) -> None:
+        """Drop bindings unused for :data:`BINDING_MAX_AGE`, here and in the store (which also keeps at
+        most :data:`MAX_BINDINGS`)."""
+        now = time.time() if now is None else now
+        self._next_prune = now + BINDING_PRUNE_INTERVAL
+        cutoff = now - BINDING_MAX_AGE
+        stale = [key for key in self.bindings if self._bound_at.get(key, now) < cutoff]
+        for key in stale:
+            del self.bindings[key]
+            self._bound_at.pop(key, None)
+        self._persist(self._prune_store(cutoff))
+
+    async def _prune_store(self, cutoff: float) -> None:
+        removed = await self.pool.store.prune_bindings(older_than=cutoff, max_rows=MAX_BINDINGS)
+        if removed:
+            logger.info("pruned %d old conversation bindings", removed)
 
     def clear_bindings(self, account_id: str | None = None) -> None:
         if account_id is None:
             self.bindings.clear()
         else:
             self.bindings = {k: v for k, v in self.bindings.items() if v != account_id}
+        self._bound_at = {k: t for k, t in self._bound_at.items() if k in self.bindings}
         self._persist(self.pool.store.clear_bindings(account_id))
 
     def bound_wait(self, model: str, session_key: str | None) -> float:
@@ -200,10 +255,23 @@ class Scheduler:
 
 
 def _no_account_message(accounts: Collection[Account]) -> str:
+    """What a client is told: how many accounts are in which state and why, never which accounts (their
+    emails are in the gateway log, ``agw accounts list`` and the dashboard)."""
     if not accounts:
         return "no Google account is configured: add one with `agw accounts add --refresh-token ...`"
-    states = ", ".join(
-        f"{a.email}: {a.status} ({a.status_reason})" if a.status_reason else f"{a.email}: {a.status}"
-        for a in accounts
+    logger.warning(
+        "no usable Google account: %s",
+        ", ".join(f"{a.email}: {a.status} ({a.status_reason})" for a in accounts),
     )
-    return f"no usable Google account ({states})"
+    by_status: dict[str, list[str]] = {}
+    for account in accounts:
+        reasons = by_status.setdefault(account.status, [])
+        reason = _EMAIL.sub("<account>", account.status_reason)[:200]
+        if reason and reason not in reasons:
+            reasons.append(reason)
+    states = ", ".join(
+        f"{sum(1 for a in accounts if a.status == status)} {status}"
+        + (f" ({'; '.join(reasons[:3])})" if reasons else "")
+        for status, reasons in by_status.items()
+    )
+    return f"no usable Google account ({len(accounts)} in the pool: {states})"

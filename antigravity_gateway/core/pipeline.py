@@ -34,6 +34,7 @@ import orjson
 from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.pool import VALIDATION_RETRY_SECONDS, AccountPool
 from antigravity_gateway.accounts.scheduler import ANY_MODEL, Scheduler
+from antigravity_gateway.core.limits import MAX_MODEL_NAME, check_model_name, check_request
 from antigravity_gateway.core.models_map import resolve_model
 from antigravity_gateway.core.session import conversation_key
 from antigravity_gateway.errors import (
@@ -50,11 +51,16 @@ from antigravity_gateway.store.base import Account, RequestRecord
 from antigravity_gateway.store.request_log import current_record, record_usage
 from antigravity_gateway.upstream import envelope
 from antigravity_gateway.upstream.client import StreamResponse, UpstreamClient, UpstreamHTTPError
-from antigravity_gateway.upstream.rpc_error import RpcError, parse_error
+from antigravity_gateway.upstream.rpc_error import RpcError, parse_error, public_details
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def _released() -> None:
+    """``Served.release`` once it has run: nothing left to release."""
+
 
 DEFAULT_RATE_LIMIT_COOLDOWN = 2.0
 DEFAULT_QUOTA_COOLDOWN = 300.0
@@ -90,7 +96,8 @@ class Served:
     def begin(cls, model: str, upstream_model: str, *, stream: bool) -> Served:
         record = current_record.get()
         if record is not None:
-            record.model, record.upstream_model, record.stream = model, upstream_model, stream
+            record.model, record.upstream_model = model[:MAX_MODEL_NAME], upstream_model[:MAX_MODEL_NAME]
+            record.stream = stream
         return cls(upstream_model=upstream_model, record=record)
 
     def attempt(self, account: Account) -> None:
@@ -107,6 +114,12 @@ class Served:
     def usage(self, response: dict[str, Any]) -> None:
         if self.record is not None and "usageMetadata" in response:
             record_usage(self.record, response["usageMetadata"])
+
+    def close(self) -> None:
+        """End the account's in-flight count of a stream (once)."""
+        release, self.release = self.release, _released
+        if release is not None:
+            release()
 
     def failed(self, error: GatewayError) -> None:
         if self.record is not None:
@@ -129,6 +142,8 @@ class Pipeline:
         self.scheduler = scheduler
 
     def resolve(self, model: str) -> str:
+        """The upstream model for a client's model name (400 for a name no model can have)."""
+        check_model_name(model)
         return resolve_model(
             model,
             user_rules=self.settings.model_mapping,
@@ -151,6 +166,7 @@ class Pipeline:
         )
 
     async def generate(self, call: Call) -> tuple[dict[str, Any], Served]:
+        check_request(call.request)
         served = Served.begin(call.model, self.resolve(call.model), stream=False)
         session_key = call.session_key or conversation_key(call.request)
 
@@ -164,12 +180,13 @@ class Pipeline:
         result = await self._with_accounts(served, session_key, attempt)
         return result, served
 
-    async def stream(self, call: Call) -> tuple[AsyncGenerator[dict[str, Any], None], Served]:
+    async def stream(self, call: Call) -> tuple[EventStream, Served]:
         """Open a stream; returns once the first upstream event is in hand (so failures before it rotate)."""
+        check_request(call.request)
         served = Served.begin(call.model, self.resolve(call.model), stream=True)
         session_key = call.session_key or conversation_key(call.request)
 
-        async def attempt(account: Account, token: str, project: str) -> AsyncGenerator[dict[str, Any], None]:
+        async def attempt(account: Account, token: str, project: str) -> EventStream:
             body = self._envelope(call, served, session_key, account, project)
             upstream = await self.http.open_stream("streamGenerateContent", body, token)
             events = _events(upstream, self.settings.max_stream_event_bytes)
@@ -182,12 +199,13 @@ class Pipeline:
                 raise
             served.first_byte()
             served.release = functools.partial(self.scheduler.finished, account)
-            return _observed(first, events, served)
+            return EventStream(first, events, served)
 
         events = await self._with_accounts(served, session_key, attempt)
         return events, served
 
     async def count_tokens(self, model: str, request: dict[str, Any]) -> tuple[dict[str, Any], Served]:
+        check_request(request)
         served = Served.begin(model, self.resolve(model), stream=False)
 
         async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
@@ -251,6 +269,7 @@ class Pipeline:
                 token = await self.pool.access_token(account)
                 project = await self.pool.ensure_project(account)
                 result = await attempt(account, token, project)
+                self.scheduler.succeeded(session_key, account)
                 if account.status != "enabled":  # set aside for a while, and it works again
                     await self.pool.set_status(account, "enabled")
                 return result
@@ -381,7 +400,7 @@ def _upstream_error(error: RpcError) -> UpstreamError:
         status=status,
         google_status=error.status or None,
         retry_after=error.retry_after,
-        details=error.details,
+        details=public_details(error.details),
         reason=error.reason or None,
     )
 
@@ -424,25 +443,57 @@ def _event(payload: bytes) -> dict[str, Any] | None:
     return envelope.unwrap(data)
 
 
-async def _observed(
-    first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None], served: Served
-) -> AsyncGenerator[dict[str, Any], None]:
-    """The stream as the adapters see it: usage noted for the log, upstream errors after the first event
-    turned into GatewayErrors, and the upstream connection closed however the stream ends."""
-    try:
-        served.usage(first)
-        yield first
-        async for event in rest:
-            served.usage(event)
-            yield event
-    except UpstreamHTTPError as exc:
-        error = _upstream_error(exc.error)
-        served.failed(error)
-        raise error from None
-    except GatewayError as exc:
-        served.failed(exc)
-        raise
-    finally:
-        await rest.aclose()
-        if served.release is not None:
-            served.release()
+class EventStream:
+    """An open stream as the adapters see it: usage noted for the log, upstream errors after the first
+    event turned into GatewayErrors, and the upstream connection closed and the account's in-flight
+    count released however the stream ends: also when :meth:`aclose` is called on a stream that was
+    never iterated (a generator's ``aclose`` would skip its cleanup then)."""
+
+    def __init__(
+        self, first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None], served: Served
+    ) -> None:
+        self._first: dict[str, Any] | None = first
+        self._rest = rest
+        self._served = served
+        self._closed = False
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self._first is not None:
+            event, self._first = self._first, None
+            self._served.usage(event)
+            return event
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            event = await self._rest.__anext__()
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except UpstreamHTTPError as exc:
+            error = _upstream_error(exc.error)
+            self._served.failed(error)
+            await self.aclose()
+            raise error from None
+        except GatewayError as exc:
+            self._served.failed(exc)
+            await self.aclose()
+            raise
+        except BaseException:
+            await self.aclose()
+            raise
+        self._served.usage(event)
+        return event
+
+    async def aclose(self) -> None:
+        """Close the upstream stream and release the account (once; safe to call again)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._first = None
+        try:
+            await self._rest.aclose()
+        finally:
+            self._served.close()

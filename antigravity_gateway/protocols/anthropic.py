@@ -45,6 +45,7 @@ from typing import Any, Final
 
 import orjson
 
+from antigravity_gateway.core.limits import INT32_MAX
 from antigravity_gateway.errors import Forbidden, GatewayError, InvalidRequest, NoAccountAvailable
 from antigravity_gateway.protocols.gemini import candidate_parts, first_candidate
 
@@ -455,11 +456,17 @@ def _generation_config(body: Mapping[str, Any], target: Target, keep_thinking: b
         max_out = int(max_tokens)
         if max_out < 1:
             raise InvalidRequest("max_tokens: Input should be greater than or equal to 1", param="max_tokens")
+        if max_out > INT32_MAX:
+            raise InvalidRequest(
+                f"max_tokens: Input should be less than or equal to {INT32_MAX}", param="max_tokens"
+            )
         if target.max_output_tokens is not None:
             max_out = min(max_out, target.max_output_tokens)
         config["maxOutputTokens"] = max_out
     for name, key in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):
         if (value := _number(body, name)) is not None:
+            if key == "topK" and not 0 <= value <= INT32_MAX:
+                raise InvalidRequest(f"top_k: Input should be from 0 to {INT32_MAX}", param="top_k")
             config[key] = int(value) if key == "topK" else value
     stops = body.get("stop_sequences")
     if isinstance(stops, list):

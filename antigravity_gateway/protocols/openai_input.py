@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import orjson
 
+from antigravity_gateway.core.limits import INT32_MAX
 from antigravity_gateway.errors import InvalidRequest
 from antigravity_gateway.protocols.openai_schema import gemini_schema
 
@@ -130,7 +131,9 @@ def opt_str(obj: Mapping[str, Any], key: str, param: str) -> str | None:
     )
 
 
-def opt_int(obj: Mapping[str, Any], key: str, param: str, *, minimum: int | None = None) -> int | None:
+def opt_int(
+    obj: Mapping[str, Any], key: str, param: str, *, minimum: int | None = None, maximum: int = INT32_MAX
+) -> int | None:
     value = obj.get(key)
     if value is None:
         return None
@@ -143,6 +146,10 @@ def opt_int(obj: Mapping[str, Any], key: str, param: str, *, minimum: int | None
     if minimum is not None and value < minimum:
         raise invalid(
             f"Invalid '{param}': integer below minimum value. Expected a value >= {minimum}.", param
+        )
+    if value > maximum:
+        raise invalid(
+            f"Invalid '{param}': integer above maximum value. Expected a value <= {maximum}.", param
         )
     return value
 
@@ -505,7 +512,7 @@ IMAGE_QUALITY: Final[dict[str, str]] = {
 }
 
 
-_SIZE: Final = re.compile(r"^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$")
+_SIZE: Final = re.compile(r"^\s*(\d{1,6})\s*[xX×*]\s*(\d{1,6})\s*$")
 
 
 def aspect_ratio(size: Any, param: str = "size") -> str | None:

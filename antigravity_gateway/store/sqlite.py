@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS cooldowns (
 CREATE TABLE IF NOT EXISTS bindings (
     session_key TEXT PRIMARY KEY, account_id TEXT NOT NULL, updated_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS bindings_updated ON bindings(updated_at);
 CREATE TABLE IF NOT EXISTS catalogs (
     account_id TEXT PRIMARY KEY, data BLOB NOT NULL, fetched_at REAL NOT NULL, summary BLOB
 );
@@ -197,8 +198,29 @@ class SQLiteStore:
     # -- bindings ---------------------------------------------------------------------------------
 
     async def list_bindings(self) -> dict[str, str]:
-        rows = await self._run(self._read("SELECT session_key, account_id FROM bindings"))
+        rows = await self._run(
+            self._read("SELECT session_key, account_id FROM bindings ORDER BY updated_at, session_key")
+        )
         return {key: account_id for key, account_id in rows}
+
+    async def prune_bindings(self, *, older_than: float, max_rows: int) -> int:
+        def run() -> int:
+            assert self._conn is not None
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                removed = self._conn.execute(
+                    "DELETE FROM bindings WHERE updated_at < ?", (older_than,)
+                ).rowcount
+                row = self._conn.execute(
+                    "SELECT updated_at FROM bindings ORDER BY updated_at DESC LIMIT 1 OFFSET ?", (max_rows,)
+                ).fetchone()
+                if row is not None:
+                    removed += self._conn.execute(
+                        "DELETE FROM bindings WHERE updated_at <= ?", (row[0],)
+                    ).rowcount
+                return int(removed)
+
+        return await self._run(run)
 
     async def save_binding(self, session_key: str, account_id: str) -> None:
         await self._run(

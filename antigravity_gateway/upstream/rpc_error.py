@@ -141,6 +141,56 @@ def parse_error(http_status: int, body: bytes, headers: Mapping[str, str] | None
     return result
 
 
+#: ErrorInfo metadata a client may see: retry hints and what was asked for, never an account or project.
+_PUBLIC_METADATA = frozenset({"quotaResetDelay", "quotaResetTimeStamp", "model"})
+
+
+def public_details(details: list[Any]) -> list[dict[str, Any]]:
+    """The upstream ``details`` fit to pass on to a client: ``RetryInfo``, the reason and domain of
+    ``ErrorInfo`` (with its retry metadata), ``Help`` links without query strings (a validation link is
+    per account), ``BadRequest`` field violations and ``LocalizedMessage``. Anything else (quota
+    subjects naming projects, debug info, unknown types) is dropped."""
+    kept: list[dict[str, Any]] = []
+    for detail in details:
+        if not isinstance(detail, dict):
+            continue
+        kind = str(detail.get("@type", ""))
+        name = kind.rsplit("/", 1)[-1]
+        if name == "google.rpc.RetryInfo" and isinstance(detail.get("retryDelay"), str):
+            kept.append({"@type": kind, "retryDelay": detail["retryDelay"]})
+        elif name == "google.rpc.ErrorInfo":
+            info: dict[str, Any] = {"@type": kind}
+            for key in ("reason", "domain"):
+                if isinstance(detail.get(key), str):
+                    info[key] = detail[key]
+            metadata = detail.get("metadata")
+            if isinstance(metadata, dict):
+                public = {k: str(v) for k, v in metadata.items() if k in _PUBLIC_METADATA}
+                if public:
+                    info["metadata"] = public
+            kept.append(info)
+        elif name == "google.rpc.Help" and isinstance(detail.get("links"), list):
+            links = [
+                {"description": str(link.get("description") or ""), "url": link["url"]}
+                for link in detail["links"]
+                if isinstance(link, dict) and isinstance(link.get("url"), str) and "?" not in link["url"]
+            ]
+            if links:
+                kept.append({"@type": kind, "links": links})
+        elif name == "google.rpc.BadRequest" and isinstance(detail.get("fieldViolations"), list):
+            violations = [
+                {"field": str(v.get("field") or ""), "description": str(v.get("description") or "")}
+                for v in detail["fieldViolations"]
+                if isinstance(v, dict)
+            ]
+            kept.append({"@type": kind, "fieldViolations": violations})
+        elif name == "google.rpc.LocalizedMessage" and isinstance(detail.get("message"), str):
+            kept.append(
+                {"@type": kind, "locale": str(detail.get("locale") or ""), "message": detail["message"]}
+            )
+    return kept
+
+
 def _http_date(text: str) -> float | None:
     from email.utils import parsedate_to_datetime
 

@@ -30,16 +30,20 @@ from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.accounts.scheduler import Scheduler
 from antigravity_gateway.accounts.transfer import export_accounts, import_accounts, parse_import
 from antigravity_gateway.config_file import apply_live, update_config, validated
+from antigravity_gateway.core.limits import INT64_MAX, int_in_range
 from antigravity_gateway.core.pipeline import Pipeline
 from antigravity_gateway.errors import AccountError, GatewayError, InvalidRequest, NotFound
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, RequestQuery
 from antigravity_gateway.upstream.client import UpstreamHTTPError
+from antigravity_gateway.web.body import read_admin_json
 from antigravity_gateway.web.peer import client_ip, from_trusted_proxy, request_scheme
 from antigravity_gateway.web.sessions import SESSION_SECONDS, Sessions
 from antigravity_gateway.web.throttle import Throttle
 
 COOKIE = "agw_session"
+MAX_PRIORITY = 1_000_000
+MAX_LOG_PAGE = 1000
 SETTINGS_FIELDS = (
     "host",
     "port",
@@ -139,16 +143,8 @@ class AdminApi:
         return run
 
     async def _body(self, request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw:
-            return {}
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise InvalidRequest("the body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise InvalidRequest("the body must be a JSON object")
-        return data
+        """The JSON object of the body (``{}`` when empty), size-limited while it is read."""
+        return await read_admin_json(request)
 
     def _account_view(self, request: Request, account: Account) -> dict[str, Any]:
         state = self._state(request)
@@ -186,13 +182,13 @@ class AdminApi:
 
     async def login(self, request: Request) -> Response:
         settings: Settings = self._state(request).settings
+        body = await self._body(request)
         password = self._password(settings)
         if not password:
             return self._authorized(request, settings) or _json({"ok": True})
         address = client_ip(request.scope, settings)
         if wait := self.throttle.wait(address):
             return _too_many(wait)
-        body = await self._body(request)
         given = body.get("password", "")
         if not isinstance(given, str) or not hmac.compare_digest(given.encode(), password.encode()):
             if wait := self.throttle.failure(address):
@@ -270,13 +266,12 @@ class AdminApi:
     async def patch_account(self, request: Request) -> Response:
         account = self._find(request)
         body = await self._body(request)
-        if "label" in body:
-            account.label = str(body["label"] or "")[:100]
+        # Everything is checked before anything changes: a refused PATCH leaves the account as it was.
+        label = str(body["label"] or "")[:100] if "label" in body else account.label
+        priority = account.priority
         if "priority" in body:
-            try:
-                account.priority = int(body["priority"])
-            except (TypeError, ValueError):
-                raise InvalidRequest("priority must be an integer") from None
+            priority = int_in_range(body["priority"], "priority", -MAX_PRIORITY, MAX_PRIORITY)
+        account.label, account.priority = label, priority
         await self._state(request).pool.save(account)
         return _json(self._account_view(request, account))
 
@@ -393,18 +388,20 @@ class AdminApi:
 
     async def logs(self, request: Request) -> Response:
         params = request.query_params
-        try:
-            query = RequestQuery(
-                limit=int(params.get("limit") or 100),
-                before_id=int(params["before_id"]) if params.get("before_id") else None,
-                after_id=int(params["after_id"]) if params.get("after_id") else None,
-                model=params.get("model", ""),
-                account=params.get("account", ""),
-                protocol=params.get("protocol", ""),
-                errors_only=params.get("errors_only", "") in ("1", "true", "yes"),
-            )
-        except ValueError:
-            raise InvalidRequest("limit, before_id and after_id must be integers") from None
+
+        def row_id(name: str) -> int | None:
+            value = params.get(name)
+            return int_in_range(value, name, 0, INT64_MAX) if value else None
+
+        query = RequestQuery(
+            limit=int_in_range(params.get("limit") or 100, "limit", 1, MAX_LOG_PAGE),
+            before_id=row_id("before_id"),
+            after_id=row_id("after_id"),
+            model=params.get("model", ""),
+            account=params.get("account", ""),
+            protocol=params.get("protocol", ""),
+            errors_only=params.get("errors_only", "") in ("1", "true", "yes"),
+        )
         state = self._state(request)
         await state.request_logger.flush()
         records = await state.pool.store.query_requests(query)

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from antigravity_gateway.core.pipeline import Call, Pipeline, Served
+from antigravity_gateway.core.pipeline import Call, EventStream, Pipeline, Served
 from antigravity_gateway.core.session import explicit_key
 from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import GatewayError, UpstreamError, UpstreamUnavailable
@@ -121,6 +121,7 @@ async def messages(request: Request) -> Response:
         _sse(events, translator, signatures),
         media_type="text/event-stream",
         headers={**STREAM_HEADERS, **_headers(served)},
+        streams=[events],
     )
 
 
@@ -140,12 +141,12 @@ def _frame(event: Event) -> bytes:
     return encode_event(event[0], orjson.dumps(event[1]))
 
 
-async def _next(events: AsyncGenerator[dict[str, Any], None]) -> dict[str, Any]:
+async def _next(events: EventStream) -> dict[str, Any]:
     return await events.__anext__()
 
 
 async def _sse(
-    events: AsyncGenerator[dict[str, Any], None],
+    events: EventStream,
     translator: StreamTranslator,
     signatures: ToolSignatures,
 ) -> AsyncIterator[bytes]:

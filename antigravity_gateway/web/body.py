@@ -1,4 +1,10 @@
-"""Reading request bodies: size-limited, parsed with orjson, errors as :class:`InvalidRequest`."""
+"""Reading request bodies: size-limited while they arrive, parsed with orjson, nesting-limited, errors as
+:class:`InvalidRequest` / :class:`PayloadTooLarge`.
+
+The size limit is enforced on the bytes as they come in (a ``Content-Length`` over it is refused before
+anything is read; a chunked body is cut off at the first chunk past it), so an oversized body never
+sits in memory. JSON nested deeper than :data:`MAX_DEPTH` is refused before any translator walks it.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +15,61 @@ from starlette.requests import Request
 
 from antigravity_gateway.errors import InvalidRequest, PayloadTooLarge
 
+#: Deepest JSON nesting accepted (objects and arrays). Real requests stay far below it: a JSON schema
+#: of a tool nests maybe 10-20 levels.
+MAX_DEPTH = 64
+#: Body limit of the admin API (``/api/...``): settings, logins, account imports (thousands of tokens fit).
+ADMIN_BODY_LIMIT = 1024 * 1024
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The JSON object in the body. 413 over ``limit`` bytes, 400 for anything but a JSON object."""
+
+async def read_json(
+    request: Request, limit: int, *, setting: str = "max_body_bytes", allow_empty: bool = False
+) -> dict[str, Any]:
+    """The JSON object in the body. 413 over ``limit`` bytes (``setting`` names the limit in the message),
+    400 for anything but a JSON object or for nesting deeper than :data:`MAX_DEPTH`. An empty body is
+    ``{}`` with ``allow_empty``, else a 400."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(
-            f"request body of {length} bytes is over the limit of {limit} bytes (max_body_bytes)"
+            f"request body of {length} bytes is over the limit of {limit} bytes ({setting})"
         )
-    chunks: list[bytes] = []
-    size = 0
+    raw = bytearray()  # grown in place: no list of chunks plus a joined copy
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes (max_body_bytes)")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+        if len(raw) + len(chunk) > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes ({setting})")
+        raw += chunk
     if not raw.strip():
+        if allow_empty:
+            return {}
         raise InvalidRequest("the request body is empty; a JSON object is required")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"Invalid JSON payload received: {exc.msg} at position {exc.pos}") from None
+    finally:
+        del raw  # the parsed form is all that is kept
     if not isinstance(data, dict):
         raise InvalidRequest(f"Invalid JSON payload received: expected an object, got {type(data).__name__}")
+    if too_deep(data, MAX_DEPTH):
+        raise InvalidRequest(
+            f"Invalid JSON payload received: objects and arrays are nested more than {MAX_DEPTH} levels deep"
+        )
     return data
+
+
+async def read_admin_json(request: Request) -> dict[str, Any]:
+    """The JSON object of an admin API request (``{}`` for an empty body), at most :data:`ADMIN_BODY_LIMIT`."""
+    return await read_json(request, ADMIN_BODY_LIMIT, setting="the admin API's limit", allow_empty=True)
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether objects and arrays in ``value`` nest more than ``limit`` levels (iteratively: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -18,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from antigravity_gateway.core.models_map import strip_model_prefix
-from antigravity_gateway.core.pipeline import Call, Pipeline, Served
+from antigravity_gateway.core.pipeline import Call, EventStream, Pipeline, Served
 from antigravity_gateway.errors import GatewayError, InvalidRequest, NotFound
 from antigravity_gateway.protocols import gemini, protojson
 from antigravity_gateway.protocols.sse import encode_data
@@ -115,11 +114,15 @@ async def _stream(request: Request, call: Call) -> Response:
     events, served = await _pipeline(request).stream(call)
     headers = {**STREAM_HEADERS, **served_headers(served)}
     if alt == "json":
-        return RelayStreamingResponse(_json_array(events), media_type="application/json", headers=headers)
-    return RelayStreamingResponse(_sse(events), media_type="text/event-stream", headers=headers)
+        return RelayStreamingResponse(
+            _json_array(events), media_type="application/json", headers=headers, streams=[events]
+        )
+    return RelayStreamingResponse(
+        _sse(events), media_type="text/event-stream", headers=headers, streams=[events]
+    )
 
 
-async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def _sse(events: EventStream) -> AsyncIterator[bytes]:
     try:
         async for event in events:
             yield encode_data(orjson.dumps(event))
@@ -128,7 +131,7 @@ async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
         yield encode_data(gemini.error_body(exc))
 
 
-async def _json_array(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def _json_array(events: EventStream) -> AsyncIterator[bytes]:
     first = True
     try:
         async for event in events:

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from antigravity_gateway.core.pipeline import Call, Pipeline, Served
+from antigravity_gateway.core.pipeline import Call, EventStream, Pipeline, Served
 from antigravity_gateway.core.session import explicit_key
 from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import GatewayError, InvalidRequest, UpstreamError
@@ -46,7 +46,7 @@ from antigravity_gateway.web.streaming import RelayStreamingResponse
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Events = AsyncGenerator[dict[str, Any], None]
+Events = EventStream
 
 DONE = b"data: [DONE]\n\n"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -204,7 +204,10 @@ async def chat_completions(request: Request) -> Response:
     headers = {**STREAM_HEADERS, **served_headers(opened[0][1])}
     streams = [events for events, _ in opened]
     return RelayStreamingResponse(
-        _chat_sse(translators, streams, chat.include_usage), media_type="text/event-stream", headers=headers
+        _chat_sse(translators, streams, chat.include_usage),
+        media_type="text/event-stream",
+        headers=headers,
+        streams=streams,
     )
 
 
@@ -260,7 +263,7 @@ async def responses(request: Request) -> Response:
         events, served = await pipeline.stream(call)
     headers = {**STREAM_HEADERS, **served_headers(served)}
     return RelayStreamingResponse(
-        _responses_sse(translator, events), media_type="text/event-stream", headers=headers
+        _responses_sse(translator, events), media_type="text/event-stream", headers=headers, streams=[events]
     )
 
 

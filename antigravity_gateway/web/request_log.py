@@ -17,6 +17,7 @@ from antigravity_gateway.store.request_log import current_record
 from antigravity_gateway.web.dialect import dialect_for
 
 CAPTURE_LIMIT = 64 * 1024
+MAX_LOGGED_PATH = 512  # a path holds the model name (Gemini): a client cannot make log rows big
 _LOGGED_PREFIXES = ("/v1/", "/v1beta/", "/v1alpha/")
 _NO_HEADERS: dict[str, str] = {}
 
@@ -38,7 +39,7 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         # Only GET /v1/models is decided by headers: don't parse them for anything else.
         headers = Headers(scope=scope) if path.startswith("/v1/models") else _NO_HEADERS
-        record = RequestRecord(protocol=dialect_for(path, headers), path=path)
+        record = RequestRecord(protocol=dialect_for(path, headers), path=path[:MAX_LOGGED_PATH])
         token = current_record.set(record)
         request_chunks: list[bytes] = []
         response_chunks: list[bytes] = []

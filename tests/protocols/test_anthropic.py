@@ -747,3 +747,15 @@ def test_blocked_prompt_is_a_refusal() -> None:
     translator = StreamTranslator("m")
     translator.feed(blocked)
     assert translator.finish()[-2][1]["delta"]["stop_reason"] == "refusal"
+
+
+@pytest.mark.parametrize("value", [2**31, 1e23])
+def test_max_tokens_past_int32_is_refused(value: Any) -> None:
+    body = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": value,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    with pytest.raises(InvalidRequest) as caught:
+        anthropic.to_gemini(body, Target("claude-sonnet-4-6"))
+    assert caught.value.param == "max_tokens"

@@ -843,3 +843,19 @@ def test_error_objects() -> None:
         "param": "x",
         "code": "unsupported_endpoint",
     }
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_tokens", 2**31),
+        ("max_completion_tokens", 99999999999999999999999),
+        ("seed", 2**64 - 1),
+        ("n", 2**40),
+    ],
+)
+def test_integers_past_int32_are_refused(field: str, value: Any) -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}], field: value}
+    with pytest.raises(InvalidRequest) as caught:
+        translate(body)
+    assert caught.value.param == field and "above maximum value" in caught.value.message

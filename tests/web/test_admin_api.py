@@ -249,3 +249,27 @@ def test_google_login_behind_a_tls_proxy_uses_the_public_address(
         assert started["redirect_uri"] == "https://agw.example.org/api/oauth/callback"
     else:  # anyone can send X-Forwarded-*: only a trusted proxy is believed
         assert started["redirect_uri"] == f"{admin.url}/api/oauth/callback"
+
+
+@pytest.mark.parametrize(
+    "priority", [99999999999999999999999, 2**63, -(2**63) - 1, "1e3", True, "x" * 5000, 1.5]
+)
+def test_an_out_of_range_priority_is_a_400_and_changes_nothing(admin: Gateway, priority: Any) -> None:
+    http = logged_in(admin)
+    (alice,) = http.get("/api/accounts").json()
+    answer = http.patch(f"/api/accounts/{alice['id']}", json={"label": "changed", "priority": priority})
+    assert answer.status_code == 400
+    assert "priority must be an integer from -1000000 to 1000000" in answer.text
+    (after,) = http.get("/api/accounts").json()  # still readable, nothing changed
+    assert (after["label"], after["priority"]) == (alice["label"], alice["priority"])
+    client = admin.http(headers={"x-goog-api-key": "sk-client-key"})
+    assert client.post(URL, json=ask("still served after the refused patch")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query", ["before_id=99999999999999999999999", "after_id=-1", "limit=0", "limit=100000", "limit=abc"]
+)
+def test_log_paging_integers_are_range_checked(admin: Gateway, query: str) -> None:
+    answer = logged_in(admin).get(f"/api/logs?{query}")
+    assert answer.status_code == 400
+    assert "must be an integer from" in answer.text

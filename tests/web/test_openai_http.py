@@ -188,3 +188,21 @@ def test_early_close_releases_the_account(gateway: Gateway, path: str, body: dic
     while sum(scheduler.in_flight.values()) and time.monotonic() - closed < 1.0:
         time.sleep(0.02)
     assert sum(scheduler.in_flight.values()) == 0
+
+
+def test_n_streams_that_partly_fail_release_every_account(gateway_factory: GatewayFactory) -> None:
+    """One of the n streams is refused after the other opened: the open one is closed (without ever being
+    iterated) and both accounts' in-flight counts go back to zero."""
+    gateway = gateway_factory(
+        [make_account("alice@example.com"), make_account("bob@example.com")], scheduling_mode="performance"
+    )
+    stream = "streamGenerateContent"
+    gateway.emulator.add_fault(Fault.slow_first_byte(0.3, account="bob@example.com", method=stream))
+    gateway.emulator.add_fault(Fault(status=400, account="bob@example.com", method=stream))
+    answer = gateway.http().post(CHAT, json=chat("Two streams, one refused", stream=True, n=2))
+    assert answer.status_code == 400
+    assert {r.account_email for r in gateway.emulator.requests if r.method == stream} == {
+        "alice@example.com",
+        "bob@example.com",
+    }
+    assert gateway.state.scheduler.in_flight == {}
