@@ -107,6 +107,11 @@ def validated(settings: Settings, changes: dict[str, Any]) -> dict[str, Any]:
     unknown = set(changes) - set(Settings.model_fields)
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    if "secret_key" in changes:
+        raise ValueError(
+            "secret_key is not saved to config.toml, next to the database it protects: set AGW_SECRET_KEY "
+            "in the environment (or AGW_SECRET_KEY=keyring), see docs/security.md"
+        )
     try:
         checked = Settings(**{**settings.model_dump(), **changes})
     except ValidationError as exc:
