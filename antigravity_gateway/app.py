@@ -29,7 +29,7 @@ from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import GatewayError, NotFound
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.request_log import RequestLogger, current_record
-from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.store.sqlite import store_for
 from antigravity_gateway.upstream.client import UpstreamClient
 from antigravity_gateway.web import anthropic_routes, dashboard, gemini_routes, models_routes, openai_routes
 from antigravity_gateway.web.admin_api import AdminApi
@@ -104,7 +104,7 @@ def build_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with (
-            SQLiteStore(settings.db_path) as store,
+            store_for(settings) as store,
             UpstreamClient(settings) as http,
             RequestLogger(
                 store, keep_days=settings.request_log_days, max_rows=settings.request_log_max_rows

@@ -1,14 +1,20 @@
 """Writing settings back to ``<AGW_HOME>/config.toml`` (the dashboard and ``agw config set``).
 
-The file is rewritten atomically (temp file + rename) with mode 0600: it may hold the API key.
+Several writers may race (``agw config set`` while the dashboard saves a setting), so an update is a
+read-modify-write under an exclusive lock on the sibling file ``config.toml.lock``. The file is
+rewritten atomically and durably: a temp file with mode 0600 (it may hold the API key), fsynced,
+renamed over the old one, then the directory fsynced so the rename itself survives a power loss.
 Keys not being changed are kept as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +32,55 @@ def read_config(path: Path) -> dict[str, Any]:
         return tomllib.load(handle)
 
 
-def update_config(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``changes`` into the file (a ``None`` value removes the key); return the new content."""
-    data = read_config(path)
-    for key, value in changes.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
+@contextlib.contextmanager
+def config_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` (blocking): one writer of ``path`` at a time, across
+    processes. The lock file stays (removing it would race with a writer about to lock it)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_config(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (mode 0600). Call it under :func:`config_lock`."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.", suffix=".toml")
     try:
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:
             tomli_w.dump(data, handle)
-        os.chmod(tmp, 0o600)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
     ensure_private_file(path)
+
+
+def update_config(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``changes`` into the file (a ``None`` value removes the key); return the new content."""
+    with config_lock(path):
+        data = read_config(path)
+        for key, value in changes.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        write_config(path, data)
     return data
 
 
@@ -71,6 +107,11 @@ def validated(settings: Settings, changes: dict[str, Any]) -> dict[str, Any]:
     unknown = set(changes) - set(Settings.model_fields)
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    if "secret_key" in changes:
+        raise ValueError(
+            "secret_key is not saved to config.toml, next to the database it protects: set AGW_SECRET_KEY "
+            "in the environment (or AGW_SECRET_KEY=keyring), see docs/security.md"
+        )
     try:
         checked = Settings(**{**settings.model_dump(), **changes})
     except ValidationError as exc:

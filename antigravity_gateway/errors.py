@@ -15,11 +15,13 @@
     │   └── UpstreamUnavailable       network errors / 5xx on every endpoint
     ├── NoAccountAvailable            503 no enabled account at all
     │   └── AllAccountsCoolingDown    429 every account is cooling down; retry_after = soonest recovery
-    └── AccountError                  problems with one account (CLI / admin paths)
-        ├── OAuthError                token endpoint refused (invalid_client, unauthorized_client, ...)
-        │   └── InvalidGrant          refresh token revoked or expired: the account needs a new login
-        ├── ProjectSetupError         loadCodeAssist/onboardUser could not give a project
-        └── ValidationRequired        Google wants the user to verify the account (link attached)
+    ├── AccountError                  problems with one account (CLI / admin paths)
+    │   ├── OAuthError                token endpoint refused (invalid_client, unauthorized_client, ...)
+    │   │   └── InvalidGrant          refresh token revoked or expired: the account needs a new login
+    │   ├── ProjectSetupError         loadCodeAssist/onboardUser could not give a project
+    │   └── ValidationRequired        Google wants the user to verify the account (link attached)
+    └── SecretKeyError                500 the store's tokens are encrypted and AGW_SECRET_KEY is missing
+                                      or wrong (the key itself is never in the message)
 
 Messages never contain secrets: callers pass only emails, ids and upstream messages.
 """
@@ -157,3 +159,9 @@ class ValidationRequired(AccountError):
     def __init__(self, message: str, *, validation_url: str = "", **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.validation_url = validation_url
+
+
+class SecretKeyError(GatewayError):
+    """The store's tokens are encrypted and the secret key is missing or wrong (never named in the message)."""
+
+    status = 500

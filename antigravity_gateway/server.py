@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import re
@@ -9,7 +10,9 @@ import re
 import uvicorn
 
 from antigravity_gateway.app import build_app
+from antigravity_gateway.errors import GatewayError
 from antigravity_gateway.settings import Settings
+from antigravity_gateway.store.sqlite import store_for
 
 _SECRET_PATTERNS = [
     (re.compile(r"ya29\.[\w\-.]+"), "ya29.<redacted>"),
@@ -59,8 +62,19 @@ def uvicorn_config(settings: Settings, **overrides: object) -> uvicorn.Config:
     )
 
 
+async def _check_store(settings: Settings) -> None:
+    async with store_for(settings):
+        pass
+
+
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
+    try:
+        # The store opens in the app's lifespan, where uvicorn would print a failure with a traceback:
+        # a store that cannot open (encrypted tokens and no or a wrong AGW_SECRET_KEY) is one line here.
+        asyncio.run(_check_store(settings))
+    except GatewayError as exc:
+        raise SystemExit(f"error: {exc.message}") from None
     config = uvicorn_config(settings)
     # Long-lived objects (modules, the app) leave the collector's view, and young collections run less
     # often: a request allocates many short-lived dicts, and with the default threshold of 700 the

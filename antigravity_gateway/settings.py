@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     request_log_days: float = Field(default=30.0, gt=0)
     request_log_max_rows: int = Field(default=200_000, ge=100)
     debug_capture: bool = False
+    secret_key: SecretStr = SecretStr("")
     log_level: str = "INFO"
 
     @field_validator("upstream_endpoints", mode="before")

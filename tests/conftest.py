@@ -26,7 +26,7 @@ from antigravity_gateway.emulator import Emulator, EmulatorAccount, EmulatorServ
 from antigravity_gateway.server import uvicorn_config
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account
-from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.store.sqlite import store_for
 from antigravity_gateway.upstream.client import UpstreamClient
 
 CLIENT_ID = "test-client.apps.example"
@@ -94,7 +94,7 @@ async def add_accounts(
 ) -> list[Account]:
     """Add accounts the way ``agw accounts add`` does (refresh, email, project, models)."""
     added = []
-    async with SQLiteStore(settings.db_path) as store, UpstreamClient(settings) as http:
+    async with store_for(settings) as store, UpstreamClient(settings) as http:
         pool = AccountPool(settings, store, http)
         await pool.load()
         for token in refresh_tokens:

@@ -16,7 +16,7 @@ from antigravity_gateway.accounts.oauth import OAuth
 from antigravity_gateway.accounts.project import setup_project
 from antigravity_gateway.errors import InvalidGrant, NotFound, ValidationRequired
 from antigravity_gateway.settings import Settings
-from antigravity_gateway.store.base import Account, AccountStatus, Store
+from antigravity_gateway.store.base import Account, AccountStatus, Store, https_url
 from antigravity_gateway.upstream.client import UpstreamClient
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class AccountPool:
         self, account: Account, status: AccountStatus, reason: str = "", *, until: float = 0.0, url: str = ""
     ) -> None:
         account.status, account.status_reason, account.status_until = status, reason, until
-        account.validation_url = url
+        account.validation_url = https_url(url)
         await self.save(account)
 
     # -- tokens -----------------------------------------------------------------------------------

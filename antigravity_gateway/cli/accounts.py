@@ -24,7 +24,7 @@ from antigravity_gateway.accounts.transfer import ImportResult, export_accounts,
 from antigravity_gateway.cli.base import fail, main, open_pool, run_async
 from antigravity_gateway.errors import GatewayError, ValidationRequired
 from antigravity_gateway.settings import load_settings
-from antigravity_gateway.store.base import Account, Cooldown
+from antigravity_gateway.store.base import Account, Cooldown, https_url
 from antigravity_gateway.upstream.client import UpstreamHTTPError
 
 # -- accounts -------------------------------------------------------------------------------------
@@ -48,7 +48,7 @@ def accounts_add(refresh_token: str, label: str) -> None:
                 account = await pool.add(refresh_token, label=label)
             except ValidationRequired as exc:
                 fail(
-                    f"{exc.message}. Open {exc.validation_url or 'the link Google gives'} and add the account again."
+                    f"{exc.message}. Open {https_url(exc.validation_url) or 'the link Google gives'} and add the account again."
                 )
                 raise
             with contextlib.suppress(GatewayError, UpstreamHTTPError):

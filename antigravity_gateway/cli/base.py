@@ -14,7 +14,7 @@ from antigravity_gateway import __version__
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.errors import GatewayError
 from antigravity_gateway.settings import Settings
-from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.store.sqlite import store_for
 from antigravity_gateway.upstream.client import UpstreamClient, UpstreamHTTPError
 
 T = TypeVar("T")
@@ -37,7 +37,7 @@ def run_async(coro: Awaitable[T]) -> T:
 
 @contextlib.asynccontextmanager
 async def open_pool(settings: Settings) -> AsyncIterator[AccountPool]:
-    async with SQLiteStore(settings.db_path) as store, UpstreamClient(settings) as http:
+    async with store_for(settings) as store, UpstreamClient(settings) as http:
         pool = AccountPool(settings, store, http)
         await pool.load()
         yield pool

@@ -19,14 +19,16 @@ from antigravity_gateway.cli.base import fail, main, run_async
 from antigravity_gateway.config_file import LIVE_KEYS, read_config, update_config, validated
 from antigravity_gateway.settings import Settings, load_settings
 from antigravity_gateway.store.base import RequestQuery, RequestRecord
-from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.store.sqlite import SQLiteStore, store_for
 
-SECRET_SETTINGS = frozenset({"api_key", "admin_password", "oauth_client_secret", "oauth_clients"})
+SECRET_SETTINGS = frozenset(
+    {"api_key", "admin_password", "oauth_client_secret", "oauth_clients", "secret_key"}
+)
 
 
 @contextlib.asynccontextmanager
 async def _store(settings: Settings) -> AsyncIterator[SQLiteStore]:
-    async with SQLiteStore(settings.db_path) as store:
+    async with store_for(settings) as store:
         yield store
 
 

@@ -7,16 +7,40 @@ memory and writes through to the store.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 AccountStatus = Literal["enabled", "disabled", "invalid_grant", "validation_required", "forbidden"]
 
 
 def new_account_id() -> str:
     return uuid.uuid4().hex[:12]
+
+
+_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f\\<>\"']")
+
+
+def https_url(url: str) -> str:
+    """``url`` if it is a plain ``https://host/...`` link, else ``""``.
+
+    For links that come from Google's answers and end up as a link the user clicks (an account's
+    ``validation_url`` in the dashboard): ``javascript:``, ``data:``, ``http:`` and anything odd
+    (whitespace, control characters, backslashes, quotes, credentials, no host) is dropped.
+    """
+    if not isinstance(url, str) or len(url) > 4096 or _UNSAFE_URL_CHARS.search(url):
+        return ""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname or parts.username or parts.password:
+            return ""
+        parts.port  # noqa: B018  (raises ValueError on a malformed port)
+    except ValueError:
+        return ""
+    return url
 
 
 @dataclass(slots=True)
@@ -41,6 +65,9 @@ class Account:
     created_at: float = field(default_factory=time.time)
     last_used_at: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.validation_url = https_url(self.validation_url)  # also rows stored before the check
+
     @property
     def usable(self) -> bool:
         """Enabled, or set aside by Google only for a while that has passed (verification, 403)."""
@@ -56,7 +83,7 @@ class Account:
             "status": self.status,
             "status_reason": self.status_reason,
             "status_until": self.status_until or None,
-            "validation_url": self.validation_url or None,
+            "validation_url": https_url(self.validation_url) or None,
             "project_id": self.project_id,
             "tier_id": self.tier_id,
             "tier_name": self.tier_name,

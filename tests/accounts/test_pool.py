@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,24 @@ def test_validation_required_is_stored_with_the_link(
             return [a.status for a in await store.list_accounts()]
 
     assert asyncio.run(stored()) == ["validation_required"]
+
+
+def test_a_verification_link_that_is_not_https_is_not_stored(
+    tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from antigravity_gateway.emulator import v1internal
+
+    monkeypatch.setattr(v1internal, "VALIDATION_URL", "javascript:alert(document.cookie)")
+    emulator.add_account(make_account("val@example.com", onboarded=False, validation_required=True))
+    settings = make_settings(tmp_path, emulator_server)
+    with pytest.raises(ValidationRequired) as caught:
+        asyncio.run(_add(settings, "1//val"))
+    assert caught.value.validation_url == "javascript:alert(document.cookie)"  # what Google sent
+
+    async def stored() -> list[tuple[str, str]]:
+        async with SQLiteStore(settings.db_path) as store:
+            return [(a.status, a.validation_url) for a in await store.list_accounts()]
+
+    assert asyncio.run(stored()) == [("validation_required", "")]
+    with sqlite3.connect(settings.db_path) as conn:  # not in the row either
+        assert conn.execute("SELECT validation_url FROM accounts").fetchall() == [("",)]

@@ -234,6 +234,34 @@ def test_account_states_with_reasons(page: Page, start_gateway: StartGateway) ->
     expect(account_card(page, "alice@example.com").get_by_text("Cooling down")).to_have_count(0)
 
 
+def test_verify_link_is_https_only(page: Page, start_gateway: StartGateway) -> None:
+    """The dashboard renders a "Verify" link only for an https URL, even if the API sent another one
+    (the server already drops them: this checks the page's own guard, on a rewritten answer)."""
+    gw = start_gateway(accounts=[make_account("alice@example.com"), make_account("bob@example.com")])
+    links = {
+        "alice@example.com": "javascript:alert(document.cookie)",
+        "bob@example.com": "https://example.com/v",
+    }
+
+    def rewrite(route: Any) -> None:
+        answer = route.fetch()
+        data = answer.json()
+        for account in data if isinstance(data, list) else data.get("accounts", []):
+            account["status"] = "validation_required"
+            account["status_reason"] = "Verify your account"
+            account["validation_url"] = links[account["email"]]
+        route.fulfill(response=answer, json=data)
+
+    page.route(re.compile(r".*/api/accounts$"), rewrite)
+    open_page(page, gw, "accounts", "Accounts")
+    alice = account_card(page, "alice@example.com")
+    expect(alice.get_by_role("note")).to_contain_text("Verify your account")
+    expect(alice.get_by_role("link", name="Verify")).to_have_count(0)
+    expect(alice.locator("a[href^='javascript']")).to_have_count(0)
+    bob = account_card(page, "bob@example.com")
+    expect(bob.get_by_role("link", name="Verify")).to_have_attribute("href", "https://example.com/v")
+
+
 def test_change_settings(page: Page, start_gateway: StartGateway) -> None:
     gw = start_gateway()
     open_page(page, gw, "settings", "Settings")

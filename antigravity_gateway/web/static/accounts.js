@@ -100,9 +100,22 @@ function quotaSection(acc) {
   return section;
 }
 
+// Only plain https links from Google become a "Verify" link (the server filters too): never
+// javascript:, data: or http: in an href.
+function safeLink(url) {
+  if (typeof url !== "string" || !/^https:\/\/[^\s\\<>"']+$/i.test(url)) return null;
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "https:" && parsed.hostname && !parsed.username && !parsed.password ? url : null;
+  } catch {
+    return null;
+  }
+}
+
 function statusBlock(acc) {
   const lines = [];
-  if (acc.status !== "enabled" && (acc.status_reason || acc.validation_url || acc.status_until)) {
+  const verifyUrl = safeLink(acc.validation_url);
+  if (acc.status !== "enabled" && (acc.status_reason || verifyUrl || acc.status_until)) {
     const kind = acc.status === "disabled" ? "" : acc.status === "validation_required" ? "warn" : "error";
     lines.push(
       h(
@@ -110,8 +123,8 @@ function statusBlock(acc) {
         { class: ["notice", kind], role: "note" },
         acc.status_reason ? h("span", {}, acc.status_reason, " ") : null,
         acc.status_until ? h("span", { class: "muted" }, "Retry ", countdown(acc.status_until, "in ", "now"), ". ") : null,
-        acc.validation_url
-          ? h("a", { href: acc.validation_url, target: "_blank", rel: "noopener noreferrer" }, "Verify", icon("external", 12))
+        verifyUrl
+          ? h("a", { href: verifyUrl, target: "_blank", rel: "noopener noreferrer" }, "Verify", icon("external", 12))
           : null,
         acc.status === "invalid_grant" ? h("span", {}, " Sign in again to restore it.") : null,
       ),
