@@ -18,7 +18,7 @@ from antigravity_gateway.errors import AuthenticationError
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.web.dialect import dialect_for, error_response
 
-_HEALTH_PATHS = frozenset({"/healthz", "/health"})
+_HEALTH_PATHS = frozenset({"/healthz", "/health", "/readyz"})
 # The dashboard and its admin API have their own login; Claude Code's connectivity probe is harmless.
 _OPEN_PREFIXES = ("/api/hello",)
 _ADMIN_PREFIXES = ("/api/", "/ui")
