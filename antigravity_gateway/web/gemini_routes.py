@@ -22,6 +22,7 @@ from antigravity_gateway.core.pipeline import Call, Pipeline, Served
 from antigravity_gateway.errors import GatewayError, InvalidRequest, NotFound
 from antigravity_gateway.protocols import gemini, protojson
 from antigravity_gateway.protocols.sse import encode_data
+from antigravity_gateway.store.request_log import current_record
 from antigravity_gateway.web.body import read_json
 from antigravity_gateway.web.streaming import RelayStreamingResponse
 
@@ -73,6 +74,8 @@ async def get_model(request: Request) -> Response:
 async def model_action(request: Request) -> Response:
     model, method = gemini.parse_action(request.path_params["rest"])
     model = strip_model_prefix(model)
+    if (record := current_record.get()) is not None:
+        record.model = model  # the log names the model also when the request fails before the pipeline
     if method in ("generateContent", "streamGenerateContent"):
         body = await read_json(request, request.app.state.settings.max_body_bytes)
         try:
