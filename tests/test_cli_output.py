@@ -25,6 +25,8 @@ from tests.conftest import Gateway, GatewayFactory, make_account
         ["stats"],
         ["logs", "tail"],
         ["cooldowns", "list"],
+        ["cooldowns", "clear"],
+        ["bindings", "clear"],
     ],
 )
 def test_read_only_commands_on_an_empty_home_create_nothing(tmp_path: Path, args: list[str]) -> None:
@@ -40,6 +42,20 @@ def test_read_only_commands_on_an_empty_home_create_nothing(tmp_path: Path, args
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"no data yet at {home / 'gateway.db'}"
     assert not home.exists(), f"`agw {' '.join(args)}` created {home}"
+
+
+def test_commands_on_one_account_of_an_empty_home_fail_and_create_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("AGW_HOME", str(home))
+    for args in (["accounts", "disable", "a@example.com"], ["accounts", "label", "a@example.com", "x"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1
+        assert f"no account 'a@example.com': no data yet at {home / 'gateway.db'}" in result.stderr
+    models = CliRunner().invoke(main, ["models"])
+    assert models.exit_code == 0 and "no data yet" in models.output and "gpt-4*" in models.output
+    assert not home.exists()
 
 
 def test_json_output_on_an_empty_home_stays_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -136,6 +136,7 @@ def test_demo_honours_the_key_the_auth_mode_and_agw_port(tmp_path: Path) -> None
         )
     finally:
         output = demo.stop()
+    assert not list((tmp_path / "tmp").glob("agw-demo-*")), "Ctrl-C removes the demo's home"
     assert "Authentication: on (strict)" in output and "Authentication: off" not in output
     assert '-H "x-goog-api-key: $AGW_API_KEY"' in output
     assert key not in output, "the key must not be printed"

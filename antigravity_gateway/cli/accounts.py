@@ -24,7 +24,7 @@ from antigravity_gateway.accounts.transfer import ImportResult, export_accounts,
 from antigravity_gateway.cli.base import fail, has_data, main, open_pool, quiet_library_logs, run_async
 from antigravity_gateway.cli.table import Column, clean, table, terminal_width
 from antigravity_gateway.errors import GatewayError, ValidationRequired
-from antigravity_gateway.settings import load_settings
+from antigravity_gateway.settings import Settings, load_settings
 from antigravity_gateway.store.base import Account, Cooldown
 from antigravity_gateway.upstream.client import UpstreamHTTPError
 
@@ -58,7 +58,7 @@ def accounts_add(refresh_token: str, label: str) -> None:
 
     account = run_async(run())
     tier = f", tier {account.tier_name or account.tier_id}" if account.tier_id else ""
-    click.echo(f"added {account.email} (id {account.id}, project {account.project_id}{tier})")
+    click.echo(clean(f"added {account.email} (id {account.id}, project {account.project_id}{tier})"))
 
 
 def _when(epoch: float | None) -> str:
@@ -255,7 +255,7 @@ def accounts_login(no_browser: bool, port: int, login_hint: str) -> None:
             return account
 
     account = run_async(run())
-    click.echo(f"added {account.email} (id {account.id}, project {account.project_id})")
+    click.echo(clean(f"added {account.email} (id {account.id}, project {account.project_id})"))
 
 
 def _has_browser() -> bool:
@@ -337,9 +337,9 @@ def accounts_import(file: TextIO) -> None:
     results = run_async(run())
     for r in results:
         if r.ok:
-            click.echo(f"line {r.line}: {'updated' if r.updated else 'added'} {r.email}")
+            click.echo(clean(f"line {r.line}: {'updated' if r.updated else 'added'} {r.email}"))
         else:
-            click.echo(f"line {r.line}: failed{' (' + r.email + ')' if r.email else ''}: {r.error}")
+            click.echo(clean(f"line {r.line}: failed{' (' + r.email + ')' if r.email else ''}: {r.error}"))
     failed = sum(1 for r in results if not r.ok)
     click.echo(f"{len(results) - failed} imported, {failed} failed")
     if failed:
@@ -387,8 +387,15 @@ def accounts_priority(id_or_email: str, priority: int) -> None:
     _update(id_or_email, priority=priority)
 
 
+def _no_account_without_data(settings: Settings, id_or_email: str) -> None:
+    """Commands on one account, on a home without data: the account is not there (create nothing)."""
+    if not settings.db_path.exists():
+        fail(f"no account {id_or_email!r}: no data yet at {settings.db_path}")
+
+
 def _update(id_or_email: str, **fields: Any) -> None:
     settings = load_settings()
+    _no_account_without_data(settings, id_or_email)
 
     async def run() -> Account:
         async with open_pool(settings) as pool:
@@ -399,7 +406,7 @@ def _update(id_or_email: str, **fields: Any) -> None:
             return account
 
     account = run_async(run())
-    click.echo(f"updated {account.email}: " + ", ".join(f"{k} {v!r}" for k, v in fields.items()))
+    click.echo(clean(f"updated {account.email}: " + ", ".join(f"{k} {v!r}" for k, v in fields.items())))
 
 
 def _account_command(
@@ -409,6 +416,7 @@ def _account_command(
     @click.argument("id_or_email")
     def command(id_or_email: str) -> None:
         settings = load_settings()
+        _no_account_without_data(settings, id_or_email)
 
         async def run() -> str:
             async with open_pool(settings) as pool:
@@ -416,7 +424,7 @@ def _account_command(
                 await action(pool, account)
                 return account.email
 
-        click.echo(f"{done} {run_async(run())}")
+        click.echo(clean(f"{done} {run_async(run())}"))
 
 
 async def _remove(pool: AccountPool, account: Account) -> None:

@@ -13,6 +13,7 @@ import click
 
 from antigravity_gateway import __version__
 from antigravity_gateway.accounts.pool import AccountPool
+from antigravity_gateway.cli.table import clean
 from antigravity_gateway.errors import GatewayError
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.sqlite import SQLiteStore
@@ -22,7 +23,7 @@ T = TypeVar("T")
 
 
 def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {clean(message)}", err=True)
     sys.exit(1)
 
 

@@ -236,6 +236,8 @@ def cooldowns_list() -> None:
 def cooldowns_clear(id_or_email: str | None) -> None:
     """Forget cooldowns (of one account, or all): the accounts are tried again at once."""
     settings = load_settings()
+    if not has_data(settings):
+        return
 
     async def run() -> None:
         async with _store(settings) as store:
@@ -260,6 +262,8 @@ def bindings() -> None:
 def bindings_clear() -> None:
     """Forget every binding: conversations may move to other accounts."""
     settings = load_settings()
+    if not has_data(settings):
+        return
 
     async def run() -> None:
         async with _store(settings) as store:

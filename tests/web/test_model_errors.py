@@ -4,9 +4,12 @@ upstream call for a typo, and the upstream model in a header."""
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
+from click.testing import CliRunner
 
+from antigravity_gateway.cli import main
 from antigravity_gateway.emulator import Fault
 from tests.conftest import Gateway
 
@@ -71,7 +74,9 @@ def test_a_404_without_googles_entity_message_still_falls_back(gateway: Gateway)
     assert _generate_calls(gateway) == ["sandbox", "daily"]
 
 
-def test_every_api_names_the_upstream_model_of_an_alias(gateway: Gateway) -> None:
+def test_every_api_names_the_upstream_model_of_an_alias(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
     http = gateway.http()
     openai = http.post(
         "/v1/chat/completions", json={"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}
@@ -89,6 +94,16 @@ def test_every_api_names_the_upstream_model_of_an_alias(gateway: Gateway) -> Non
     assert anthropic.status_code == 200 and anthropic.headers["x-agw-upstream-model"] == "claude-sonnet-4-6"
     gemini = http.post("/v1beta/models/gemini-2.5-flash-lite:generateContent", json=HELLO)
     assert gemini.status_code == 200 and gemini.headers["x-agw-upstream-model"] == "gemini-2.5-flash"
+
+    # The request log keeps the mapping, and `agw logs tail` shows it.
+    monkeypatch.setenv("AGW_HOME", str(gateway.settings.home))
+    deadline = time.monotonic() + 10
+    while len(tail := CliRunner().invoke(main, ["logs", "tail"]).output.splitlines()) < 3:
+        assert time.monotonic() < deadline, "the requests were not logged"
+        time.sleep(0.05)
+    assert "gpt-4o->gemini-2.5-flash" in tail[0]
+    assert "claude-3-5-haiku-latest->claude-sonnet-4-6" in tail[1]
+    assert "gemini-2.5-flash-lite->gemini-2.5-flash" in tail[2]
 
 
 @pytest.mark.parametrize(
