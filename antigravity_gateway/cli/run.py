@@ -63,8 +63,6 @@ async def _usable_accounts(settings: Settings) -> int:
 @click.option("--port", default=None, type=int, help="Port (default 8045; AGW_PORT).")
 def serve(host: str | None, port: int | None) -> None:
     """Run the gateway."""
-    from antigravity_gateway.server import serve as run_server
-
     settings = _settings(host=host, port=port)
     if problem := port_problem(settings.bind_host, settings.port):
         fail(problem)
@@ -82,7 +80,22 @@ def serve(host: str | None, port: int | None) -> None:
             "`agw accounts login`, `agw accounts add --refresh-token 1//...` or the dashboard "
             f"({base}/ui); /readyz answers 503 until then"
         )
-    run_server(settings)
+    _run_server(settings)
+
+
+def _run_server(settings: Settings) -> None:
+    """uvicorn until Ctrl-C; a start-up failure (the port taken since the check) exits 1 with one line."""
+    from antigravity_gateway.server import serve as run_server
+
+    try:
+        run_server(settings)
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            raise
+        fail(
+            port_problem(settings.bind_host, settings.port)
+            or "the gateway could not start (see the log above)"
+        )
 
 
 # -- emulator and demo ----------------------------------------------------------------------------
@@ -165,7 +178,6 @@ def demo(port: int | None, keep: bool) -> None:
     AGW_PORT, AGW_API_KEY, AGW_AUTH_MODE and AGW_ADMIN_PASSWORD apply as they do to `agw serve`.
     """
     from antigravity_gateway.emulator import Emulator, EmulatorAccount, EmulatorServer
-    from antigravity_gateway.server import serve as run_server
 
     home = Path(tempfile.mkdtemp(prefix="agw-demo-"))
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
@@ -212,7 +224,7 @@ def demo(port: int | None, keep: bool) -> None:
         account = run_async(add())
         _demo_banner(settings, server.url, account, keep)
         started = True
-        run_server(settings)
+        _run_server(settings)
     except KeyboardInterrupt:
         pass
     finally:
