@@ -138,7 +138,7 @@ def test_demo_honours_the_key_the_auth_mode_and_agw_port(tmp_path: Path) -> None
         output = demo.stop()
     assert not list((tmp_path / "tmp").glob("agw-demo-*")), "Ctrl-C removes the demo's home"
     assert "Authentication: on (strict)" in output and "Authentication: off" not in output
-    assert '-H "x-goog-api-key: $AGW_API_KEY"' in output
+    assert '-H "x-goog-api-key: $AGW_API_KEY"' in output and "/ui) password: your AGW_API_KEY" in output
     assert key not in output, "the key must not be printed"
 
 
@@ -154,7 +154,7 @@ def test_demo_admin_password_protects_the_dashboard(tmp_path: Path) -> None:
         )
     finally:
         output = demo.stop()
-    assert "Authentication: off" in output
+    assert "Authentication: off" in output and "/ui) password: your AGW_ADMIN_PASSWORD" in output
 
 
 def test_demo_removes_its_home_on_sigterm(tmp_path: Path) -> None:

@@ -145,25 +145,30 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _demo_posture(settings: Settings, base: str) -> tuple[str, str]:
-    """What the demo tells about its protection, and the header its curl lines send."""
+    """What the demo tells about its protection (API and dashboard), and the header its curl lines send."""
     mode = settings.effective_auth_mode
-    admin = "AGW_ADMIN_PASSWORD" if settings.admin_password else "AGW_API_KEY"
+    password = "AGW_ADMIN_PASSWORD" if settings.admin_password else "AGW_API_KEY" if settings.api_key else ""
+    dashboard = (
+        f"Dashboard ({base}/ui) password: your {password}."
+        if password
+        else "The dashboard is open too (set AGW_ADMIN_PASSWORD to protect it)."
+    )
     if mode == "off":
         text = (
-            "Authentication: off. Any program on this machine can use this gateway and its dashboard.\n"
-            "(Set AGW_API_KEY and AGW_AUTH_MODE=strict to try it with a key.)"
+            "Authentication: off. Any program on this machine can use the API without a key\n"
+            "(set AGW_API_KEY and AGW_AUTH_MODE=strict to try it with one). " + dashboard
         )
         return text, ""
     if not settings.api_key:
         text = (
             f"Authentication: on ({mode}), but AGW_API_KEY is empty: every request will be refused.\n"
-            "Set AGW_API_KEY, or AGW_AUTH_MODE=off."
+            "Set AGW_API_KEY, or AGW_AUTH_MODE=off. " + dashboard
         )
         return text, ""
     open_health = " (/healthz is open)" if mode == "all_except_health" else ""
     text = (
         f"Authentication: on ({mode}): every request needs your AGW_API_KEY{open_health}; the curl lines\n"
-        f"below send it from $AGW_API_KEY. Dashboard password ({base}/ui): your {admin}."
+        f"below send it from $AGW_API_KEY. " + dashboard
     )
     return text, ' -H "x-goog-api-key: $AGW_API_KEY"'
 
