@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from antigravity_gateway import __version__
@@ -46,14 +46,40 @@ CATALOG_WAIT = 15.0
 
 
 async def healthz(request: Request) -> Response:
+    """Liveness: 200 while the process serves HTTP. ``ready`` tells whether it can serve a request."""
+    return Response(orjson.dumps(_health(request)), media_type="application/json")
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: 200 when at least one account is usable, else 503 (for load balancers and probes)."""
+    body = _health(request)
+    return Response(
+        orjson.dumps(body), status_code=200 if body["ready"] else 503, media_type="application/json"
+    )
+
+
+def _health(request: Request) -> dict[str, object]:
     pool: AccountPool = request.app.state.pool
     accounts = list(pool.accounts.values())
-    body = {
+    usable = sum(1 for a in accounts if a.usable)
+    body: dict[str, object] = {
         "status": "ok",
+        "ready": usable > 0,
         "version": __version__,
-        "accounts": {"total": len(accounts), "usable": sum(1 for a in accounts if a.usable)},
+        "accounts": {"total": len(accounts), "usable": usable},
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    if not usable:
+        body["reason"] = (
+            "no usable account: add one with `agw accounts login` or `agw accounts add`, or on the dashboard"
+        )
+    return body
+
+
+async def root(request: Request) -> Response:
+    """``GET /``: a browser goes to the dashboard; an API client gets the usual 404 in its protocol."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/ui", status_code=307)
+    raise HTTPException(404)
 
 
 async def claude_hello(request: Request) -> Response:
@@ -94,6 +120,8 @@ def build_routes(admin: AdminApi) -> list[BaseRoute]:
     routes += [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/health", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/", root, methods=["GET"]),
         Mount("/api", routes=[Route("/hello", claude_hello, methods=["GET", "HEAD"]), *admin.routes()]),
     ]
     routes += dashboard.routes()

@@ -110,7 +110,7 @@ def validated(settings: Settings, changes: dict[str, Any]) -> dict[str, Any]:
     if "secret_key" in changes:
         raise ValueError(
             "secret_key is not saved to config.toml, next to the database it protects: set AGW_SECRET_KEY "
-            "in the environment (or AGW_SECRET_KEY=keyring), see docs/security.md"
+            "in the environment (or AGW_SECRET_KEY=keyring), see `agw help security`"
         )
     try:
         checked = Settings(**{**settings.model_dump(), **changes})

@@ -35,10 +35,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class UvicornNameFilter(logging.Filter):
+    """uvicorn logs its start-up and shutdown lines as ``uvicorn.error``; they are not errors."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.error":
+            record.name = "uvicorn"
+        return True
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(UvicornNameFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -70,7 +70,7 @@ class LoginFlows:
         if not clients:
             raise OAuthError(
                 "no OAuth client is configured: set AGW_OAUTH_CLIENT_ID and AGW_OAUTH_CLIENT_SECRET "
-                "(see docs/configuration.md#oauth-clients)",
+                "(see `agw help config oauth-clients`)",
                 error="no_client",
             )
         now = time.time()

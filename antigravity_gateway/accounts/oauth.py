@@ -46,7 +46,7 @@ class OAuth:
             raise OAuthError(
                 "no OAuth client is configured: set AGW_OAUTH_CLIENT_ID and AGW_OAUTH_CLIENT_SECRET "
                 "(or oauth_clients in config.toml) to the client that issued your refresh token; "
-                "see docs/configuration.md#oauth-clients",
+                "see `agw help config oauth-clients`",
                 error="no_client",
             )
         refused: list[str] = []

@@ -21,9 +21,10 @@ from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.login import LoginFlows, parse_response
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.accounts.transfer import ImportResult, export_accounts, import_accounts, parse_import
-from antigravity_gateway.cli.base import fail, main, open_pool, run_async
+from antigravity_gateway.cli.base import fail, has_data, main, open_pool, quiet_library_logs, run_async
+from antigravity_gateway.cli.table import Column, clean, table, terminal_width
 from antigravity_gateway.errors import GatewayError, ValidationRequired
-from antigravity_gateway.settings import load_settings
+from antigravity_gateway.settings import Settings, load_settings
 from antigravity_gateway.store.base import Account, Cooldown, https_url
 from antigravity_gateway.upstream.client import UpstreamHTTPError
 
@@ -57,7 +58,7 @@ def accounts_add(refresh_token: str, label: str) -> None:
 
     account = run_async(run())
     tier = f", tier {account.tier_name or account.tier_id}" if account.tier_id else ""
-    click.echo(f"added {account.email} (id {account.id}, project {account.project_id}{tier})")
+    click.echo(clean(f"added {account.email} (id {account.id}, project {account.project_id}{tier})"))
 
 
 def _when(epoch: float | None) -> str:
@@ -78,6 +79,8 @@ def _when(epoch: float | None) -> str:
 def accounts_list(as_json: bool) -> None:
     """List the accounts, their state and reasons, and what they are cooling down for."""
     settings = load_settings()
+    if not has_data(settings, as_json=as_json):
+        return
 
     async def run() -> tuple[list[Account], list[Cooldown]]:
         async with open_pool(settings) as pool:
@@ -101,17 +104,28 @@ def accounts_list(as_json: bool) -> None:
             "no accounts yet: add one with `agw accounts add --refresh-token 1//...` or `agw accounts login`"
         )
         return
-    click.echo(f"{'ID':<13} {'EMAIL':<30} {'LABEL':<10} {'TIER':<14} {'STATUS':<20} REASON")
+    columns = [
+        Column("ID"),
+        Column("EMAIL"),
+        Column("LABEL", wrap=True),
+        Column("TIER", wrap=True),
+        Column("STATUS"),
+        Column("REASON", wrap=True),
+    ]
+    cells: list[list[object]] = []
     for a in rows:
         reason = a.status_reason + (f" (verify: {a.validation_url})" if a.validation_url else "")
         if a.status_until and a.status != "enabled":
             reason += f"; retried after {_when(a.status_until)}"
-        tier = a.tier_name or a.tier_id or "-"
-        click.echo(f"{a.id:<13} {a.email:<30} {a.label or '-':<10} {tier[:14]:<14} {a.status:<20} {reason}")
+        cells.append([a.id, a.email, a.label or "-", a.tier_name or a.tier_id or "-", a.status, reason])
         for c in cooldowns:
             if c.account_id == a.id:
                 model = "all models" if c.model == "*" else c.model
-                click.echo(f"{'':<13} cooling down for {model} until {_when(c.until)}: {c.reason}")
+                cells.append(
+                    ["", "", "", "", "", f"cooling down for {model} until {_when(c.until)}: {c.reason}"]
+                )
+    for line in table(columns, cells):
+        click.echo(line)
 
 
 @accounts.command("quota")
@@ -120,40 +134,84 @@ def accounts_list(as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True)
 def accounts_quota(refresh: bool, as_json: bool) -> None:
-    """Per-model quota left and reset times, and the 5-hour / weekly buckets, for every account."""
-    settings = load_settings()
+    """Per-model quota left and reset times, and the 5-hour / weekly buckets, for every account.
 
-    async def run() -> list[tuple[Account, dict[str, Any]]]:
+    Exits 1 when the quota of any account could not be fetched (what was fetched before is shown,
+    with its age)."""
+    settings = load_settings()
+    if not has_data(settings, as_json=as_json):
+        return
+
+    async def run() -> tuple[list[tuple[Account, dict[str, Any]]], dict[str, str]]:
+        failures: dict[str, str] = {}
         async with open_pool(settings) as pool:
             catalog = ModelCatalog(pool)
             await catalog.load()
             if refresh:
-                await catalog.refresh_all()
-            return [(a, catalog.quota_view(a.id)) for a in pool.accounts.values()]
+                for account in [a for a in pool.accounts.values() if a.usable]:
+                    try:
+                        await catalog.refresh(account)
+                    except (GatewayError, UpstreamHTTPError) as exc:
+                        failures[account.id] = getattr(exc, "message", str(exc))
+            return [(a, catalog.quota_view(a.id)) for a in pool.accounts.values()], failures
 
-    views = run_async(run())
+    with quiet_library_logs():
+        views, failures = run_async(run())
     if as_json:
         click.echo(
             orjson.dumps(
-                [{"account": a.public_dict(), **q} for a, q in views], option=orjson.OPT_INDENT_2
+                [
+                    {
+                        "account": a.public_dict(),
+                        **q,
+                        **({"error": failures[a.id]} if a.id in failures else {}),
+                    }
+                    for a, q in views
+                ],
+                option=orjson.OPT_INDENT_2,
             ).decode()
         )
-        return
+    else:
+        _show_quota(views, failures)
+    if not views:
+        click.echo("no accounts yet: add one with `agw accounts add --refresh-token 1//...`", err=as_json)
+    if failures:
+        click.echo(
+            f"error: the quota of {len(failures)} of {len(views)} account(s) could not be fetched", err=True
+        )
+        sys.exit(1)
+
+
+def _show_quota(views: list[tuple[Account, dict[str, Any]]], failures: dict[str, str]) -> None:
+    width = terminal_width()
     for account, quota in views:
         tier = account.tier_name or account.tier_id or "unknown tier"
-        click.echo(f"{account.email} ({tier}, {account.status})")
+        click.echo(clean(f"{account.email} ({tier}, {account.status})"))
+        if account.id in failures:
+            click.echo(clean(f"  could not fetch its quota: {failures[account.id]}"))
+            if quota["fetched_at"]:
+                click.echo(f"  showing what was fetched at {_when(quota['fetched_at'])}:")
         if not quota["models"]:
             click.echo("  no quota known yet")
+            continue
+        rows: list[list[object]] = []
         for model in quota["models"]:
             remaining = "?" if model["remaining"] is None else f"{model['remaining'] * 100:5.1f}%"
-            bar = _bar(model["remaining"])
-            click.echo(f"  {model['id']:<28} {bar} {remaining:>6}  resets {_when(model['reset_time'])}")
+            rows.append(
+                [model["id"], _bar(model["remaining"]), remaining, f"resets {_when(model['reset_time'])}"]
+            )
         for bucket in quota["buckets"]:
             remaining = "?" if bucket["remaining"] is None else f"{bucket['remaining'] * 100:5.1f}%"
             name = f"{bucket['group']}: {bucket['display_name']}"
-            click.echo(
-                f"  {name[:28]:<28} {_bar(bucket['remaining'])} {remaining:>6}  resets {_when(bucket['reset_time'])}"
-            )
+            rows.append([name, _bar(bucket["remaining"]), remaining, f"resets {_when(bucket['reset_time'])}"])
+        columns = [
+            Column("MODEL OR BUCKET", wrap=True),
+            Column("LEFT"),
+            Column("", ">"),
+            Column("", wrap=True),
+        ]
+        for line in table(columns, rows, width=None if width is None else width - 2):
+            click.echo("  " + line)
 
 
 def _bar(fraction: float | None, width: int = 20) -> str:
@@ -197,7 +255,7 @@ def accounts_login(no_browser: bool, port: int, login_hint: str) -> None:
             return account
 
     account = run_async(run())
-    click.echo(f"added {account.email} (id {account.id}, project {account.project_id})")
+    click.echo(clean(f"added {account.email} (id {account.id}, project {account.project_id})"))
 
 
 def _has_browser() -> bool:
@@ -279,9 +337,9 @@ def accounts_import(file: TextIO) -> None:
     results = run_async(run())
     for r in results:
         if r.ok:
-            click.echo(f"line {r.line}: {'updated' if r.updated else 'added'} {r.email}")
+            click.echo(clean(f"line {r.line}: {'updated' if r.updated else 'added'} {r.email}"))
         else:
-            click.echo(f"line {r.line}: failed{' (' + r.email + ')' if r.email else ''}: {r.error}")
+            click.echo(clean(f"line {r.line}: failed{' (' + r.email + ')' if r.email else ''}: {r.error}"))
     failed = sum(1 for r in results if not r.ok)
     click.echo(f"{len(results) - failed} imported, {failed} failed")
     if failed:
@@ -329,8 +387,15 @@ def accounts_priority(id_or_email: str, priority: int) -> None:
     _update(id_or_email, priority=priority)
 
 
+def _no_account_without_data(settings: Settings, id_or_email: str) -> None:
+    """Commands on one account, on a home without data: the account is not there (create nothing)."""
+    if not settings.db_path.exists():
+        fail(f"no account {id_or_email!r}: no data yet at {settings.db_path}")
+
+
 def _update(id_or_email: str, **fields: Any) -> None:
     settings = load_settings()
+    _no_account_without_data(settings, id_or_email)
 
     async def run() -> Account:
         async with open_pool(settings) as pool:
@@ -341,7 +406,7 @@ def _update(id_or_email: str, **fields: Any) -> None:
             return account
 
     account = run_async(run())
-    click.echo(f"updated {account.email}: " + ", ".join(f"{k} {v!r}" for k, v in fields.items()))
+    click.echo(clean(f"updated {account.email}: " + ", ".join(f"{k} {v!r}" for k, v in fields.items())))
 
 
 def _account_command(
@@ -351,6 +416,7 @@ def _account_command(
     @click.argument("id_or_email")
     def command(id_or_email: str) -> None:
         settings = load_settings()
+        _no_account_without_data(settings, id_or_email)
 
         async def run() -> str:
             async with open_pool(settings) as pool:
@@ -358,7 +424,7 @@ def _account_command(
                 await action(pool, account)
                 return account.email
 
-        click.echo(f"{done} {run_async(run())}")
+        click.echo(clean(f"{done} {run_async(run())}"))
 
 
 async def _remove(pool: AccountPool, account: Account) -> None:

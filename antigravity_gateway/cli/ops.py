@@ -15,7 +15,8 @@ from typing import Any
 import click
 import orjson
 
-from antigravity_gateway.cli.base import fail, main, run_async
+from antigravity_gateway.cli.base import fail, has_data, main, run_async
+from antigravity_gateway.cli.table import Column, clean, table
 from antigravity_gateway.config_file import LIVE_KEYS, read_config, update_config, validated
 from antigravity_gateway.settings import Settings, load_settings
 from antigravity_gateway.store.base import RequestQuery, RequestRecord
@@ -33,15 +34,18 @@ async def _store(settings: Settings) -> AsyncIterator[SQLiteStore]:
 
 
 def _line(r: RequestRecord) -> str:
+    """One request per line (``--follow`` prints them as they come); every value from outside is cleaned."""
     stamp = time.strftime("%H:%M:%S", time.localtime(r.ts))
-    model = r.model + (f"->{r.upstream_model}" if r.upstream_model and r.upstream_model != r.model else "")
+    model = clean(r.model or "-") + (
+        f"->{clean(r.upstream_model)}" if r.upstream_model and r.upstream_model != r.model else ""
+    )
     ttfb = f" ttfb {r.ttfb_ms:.0f}ms" if r.ttfb_ms is not None else ""
     tokens = f" in {r.input_tokens} out {r.output_tokens}" + (
         f" cached {r.cached_tokens}" if r.cached_tokens else ""
     )
-    error = f"  {r.error}" if r.error else ""
+    error = f"  {clean(r.error)}" if r.error else ""
     return (
-        f"{stamp} {r.status:>3} {r.protocol:<9} {model:<40} {r.account_email or '-':<28} "
+        f"{stamp} {r.status:>3} {clean(r.protocol):<9} {model:<40} {clean(r.account_email or '-'):<28} "
         f"{r.duration_ms:7.0f}ms{ttfb}{tokens}{' stream' if r.stream else ''}{error}"
     )
 
@@ -59,6 +63,8 @@ def logs() -> None:
 def logs_tail(lines: int, follow: bool, errors: bool, as_json: bool) -> None:
     """Show the latest requests: time, status, protocol, model, account, duration, tokens, error."""
     settings = load_settings()
+    if not has_data(settings, as_json=as_json, empty_json=""):
+        return
 
     def show(records: list[RequestRecord]) -> None:
         for r in records:
@@ -68,6 +74,11 @@ def logs_tail(lines: int, follow: bool, errors: bool, as_json: bool) -> None:
         async with _store(settings) as store:
             records = await store.query_requests(RequestQuery(limit=lines, errors_only=errors))
             show(list(reversed(records)))
+            if not records and not as_json:
+                click.echo(
+                    f"no {'failed ' if errors else ''}requests logged yet"
+                    + (" (waiting for new ones; Ctrl-C to stop)" if follow else "")
+                )
             last = records[0].id if records else 0
             while follow:
                 await asyncio.sleep(1.0)
@@ -88,6 +99,8 @@ def logs_tail(lines: int, follow: bool, errors: bool, as_json: bool) -> None:
 def stats(period: str, hours: float, group: str, as_json: bool) -> None:
     """Requests, errors and tokens per model or account, per hour or day."""
     settings = load_settings()
+    if not has_data(settings, as_json=as_json):
+        return
 
     async def run() -> list[dict[str, Any]]:
         async with _store(settings) as store:
@@ -101,15 +114,25 @@ def stats(period: str, hours: float, group: str, as_json: bool) -> None:
         click.echo(f"no requests in the last {hours:g} hours")
         return
     fmt = "%Y-%m-%d %H:00" if period == "hour" else "%Y-%m-%d"
-    click.echo(
-        f"{period.upper():<17} {group.upper():<32} {'REQ':>6} {'ERR':>5} {'IN':>10} {'OUT':>10} {'CACHED':>10}"
-    )
-    for row in rows:
-        stamp = time.strftime(fmt, time.localtime(row["bucket"]))
-        click.echo(
-            f"{stamp:<17} {(row['key'] or '-')[:32]:<32} {row['requests']:>6} {row['errors']:>5} "
-            f"{row['input_tokens'] or 0:>10} {row['output_tokens'] or 0:>10} {row['cached_tokens'] or 0:>10}"
-        )
+    columns = [
+        Column(period.upper()),
+        Column(group.upper(), wrap=True),
+        *(Column(name, ">") for name in ("REQ", "ERR", "IN", "OUT", "CACHED")),
+    ]
+    cells = [
+        [
+            time.strftime(fmt, time.localtime(row["bucket"])),
+            row["key"] or "-",
+            row["requests"],
+            row["errors"],
+            row["input_tokens"] or 0,
+            row["output_tokens"] or 0,
+            row["cached_tokens"] or 0,
+        ]
+        for row in rows
+    ]
+    for line in table(columns, cells):
+        click.echo(line)
     totals = {
         k: sum(int(r[k] or 0) for r in rows) for k in ("requests", "errors", "input_tokens", "output_tokens")
     }
@@ -126,7 +149,7 @@ def config() -> None:
 
 @config.command("show")
 def config_show() -> None:
-    """Every setting with its effective value (secrets masked)."""
+    """Every setting with its effective value (secrets masked); `agw help config` says what each means."""
     settings = load_settings()
     for name in Settings.model_fields:
         value = getattr(settings, name)
@@ -179,7 +202,10 @@ def cooldowns() -> None:
 
 @cooldowns.command("list")
 def cooldowns_list() -> None:
+    """Which accounts are cooling down for which model, for how long more, and why."""
     settings = load_settings()
+    if not has_data(settings):
+        return
 
     async def run() -> list[tuple[str, str, float, str, str]]:
         async with _store(settings) as store:
@@ -192,11 +218,19 @@ def cooldowns_list() -> None:
     rows = run_async(run())
     if not rows:
         click.echo("no account is cooling down")
-    for email, model, until, reason, message in rows:
-        left = max(0, int(until - time.time()))
-        click.echo(
-            f"{email:<30} {'all models' if model == '*' else model:<28} {left:>7}s  {reason}: {message[:80]}"
-        )
+        return
+    columns = [Column("ACCOUNT"), Column("MODEL"), Column("LEFT", ">"), Column("WHY", wrap=True)]
+    cells = [
+        [
+            email,
+            "all models" if model == "*" else model,
+            f"{max(0, int(until - time.time()))}s",
+            f"{reason}: {message}",
+        ]
+        for email, model, until, reason, message in rows
+    ]
+    for line in table(columns, cells):
+        click.echo(line)
 
 
 @cooldowns.command("clear")
@@ -204,6 +238,8 @@ def cooldowns_list() -> None:
 def cooldowns_clear(id_or_email: str | None) -> None:
     """Forget cooldowns (of one account, or all): the accounts are tried again at once."""
     settings = load_settings()
+    if not has_data(settings):
+        return
 
     async def run() -> None:
         async with _store(settings) as store:
@@ -228,6 +264,8 @@ def bindings() -> None:
 def bindings_clear() -> None:
     """Forget every binding: conversations may move to other accounts."""
     settings = load_settings()
+    if not has_data(settings):
+        return
 
     async def run() -> None:
         async with _store(settings) as store:

@@ -14,7 +14,7 @@ from antigravity_gateway.settings import load_settings
 from antigravity_gateway.store.crypto import resolve_secret_key
 from antigravity_gateway.store.sqlite import SQLiteStore
 
-_NO_KEY = "AGW_SECRET_KEY is not set (see docs/security.md)"
+_NO_KEY = "AGW_SECRET_KEY is not set (see `agw help security`)"
 
 
 @main.group()

@@ -22,6 +22,7 @@ stream (the adapter renders it in its protocol).
 from __future__ import annotations
 
 import asyncio
+import difflib
 import functools
 import logging
 import time
@@ -35,7 +36,7 @@ from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.pool import VALIDATION_RETRY_SECONDS, AccountPool
 from antigravity_gateway.accounts.scheduler import ANY_MODEL, Scheduler
 from antigravity_gateway.core.limits import MAX_MODEL_NAME, check_model_name, check_request
-from antigravity_gateway.core.models_map import resolve_model
+from antigravity_gateway.core.models_map import resolve_model, strip_model_prefix
 from antigravity_gateway.core.session import conversation_key
 from antigravity_gateway.errors import (
     AccountError,
@@ -50,7 +51,12 @@ from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, RequestRecord
 from antigravity_gateway.store.request_log import current_record, record_usage
 from antigravity_gateway.upstream import envelope
-from antigravity_gateway.upstream.client import StreamResponse, UpstreamClient, UpstreamHTTPError
+from antigravity_gateway.upstream.client import (
+    StreamResponse,
+    UpstreamClient,
+    UpstreamHTTPError,
+    is_entity_not_found,
+)
 from antigravity_gateway.upstream.rpc_error import RpcError, parse_error, public_details
 
 logger = logging.getLogger(__name__)
@@ -86,6 +92,7 @@ class Served:
     into the request's log record when there is one."""
 
     upstream_model: str = ""
+    requested_model: str = ""
     account_email: str = ""
     attempts: int = 0
     started: float = field(default_factory=time.perf_counter)
@@ -98,7 +105,7 @@ class Served:
         if record is not None:
             record.model, record.upstream_model = model[:MAX_MODEL_NAME], upstream_model[:MAX_MODEL_NAME]
             record.stream = stream
-        return cls(upstream_model=upstream_model, record=record)
+        return cls(upstream_model=upstream_model, requested_model=model, record=record)
 
     def attempt(self, account: Account) -> None:
         self.attempts += 1
@@ -281,6 +288,8 @@ class Pipeline:
                 error = exc.error
                 last = _upstream_error(error)
                 if not await self._after_error(account, model, error, token, refreshed, excluded, failed):
+                    if is_entity_not_found(error):
+                        raise self.unknown_model(served, last) from None
                     raise last from None
             except UpstreamUnavailable as exc:
                 logger.warning("account %s: %s", account.email, exc.message)
@@ -367,6 +376,19 @@ class Pipeline:
         else:
             return False
         return True
+
+    def unknown_model(self, served: Served, error: UpstreamError) -> UpstreamError:
+        """Google's bare 404 for a model it does not have, said with the model's name and the nearest
+        names the accounts have (the same words for every client API)."""
+        requested = strip_model_prefix(served.requested_model) or served.upstream_model
+        sent = f" (sent upstream as {served.upstream_model})" if served.upstream_model != requested else ""
+        near = difflib.get_close_matches(requested, self.model_ids(), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(near)}? " if near else ""
+        error.message = (
+            f"model {requested!r} was not found{sent}: none of your accounts has it; "
+            f"{hint}the models they have: GET /v1beta/models (or /v1/models)"
+        )
+        return error
 
     # -- model list -------------------------------------------------------------------------------
 

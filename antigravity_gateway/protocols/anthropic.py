@@ -117,6 +117,16 @@ def requested_model(body: Mapping[str, Any]) -> str:
     return model.strip()
 
 
+def require_max_tokens(body: Mapping[str, Any]) -> None:
+    """``max_tokens`` is required by the Messages API (not by count_tokens), and is an integer: a client
+    must not come to rely on a leniency the real API does not have."""
+    if "max_tokens" not in body:
+        raise InvalidRequest("max_tokens: Field required", param="max_tokens")
+    value = body["max_tokens"]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest("max_tokens: Input should be a valid integer", param="max_tokens")
+
+
 def wants_stream(body: Mapping[str, Any]) -> bool:
     return body.get("stream") is True
 

@@ -18,7 +18,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple, fields
+from dataclasses import MISSING, astuple, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,6 +69,48 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
+
+
+def _column_defaults() -> dict[str, dict[str, Any]]:
+    """Per table, every column the code reads, with the default a row of an older database gets."""
+    accounts: dict[str, Any] = {}
+    for f in fields(Account):
+        if f.name == "id":
+            continue
+        if f.default is not MISSING:
+            accounts[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            accounts[f.name] = f.default_factory()  # created_at: the time of the upgrade
+        else:
+            accounts[f.name] = ""
+    return {
+        "accounts": accounts,
+        "requests": dict.fromkeys(_REQUEST_COLUMNS),
+        "cooldowns": {"message": ""},
+        "catalogs": {"summary": None},
+    }
+
+
+def upgrade_schema(conn: sqlite3.Connection) -> list[str]:
+    """Bring a database made by an earlier release up to this one's schema, in place, keeping its data:
+    missing tables come from ``_SCHEMA`` (``IF NOT EXISTS``), missing columns are added here with their
+    default. Returns the ``table.column`` names added."""
+    added = []
+    for table, columns in _column_defaults().items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column, default in columns.items():
+            if column in have:
+                continue
+            clause = "" if default is None else f" NOT NULL DEFAULT {_sql_literal(default)}"
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}{clause}")
+            added.append(f"{table}.{column}")
+    return added
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool | int | float):
+        return repr(int(value) if isinstance(value, bool) else value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def ensure_private_file(path: Path) -> None:
@@ -129,9 +171,7 @@ class SQLiteStore:
         # encrypted, rotated or removed leaves no plaintext copy behind in the file.
         conn.execute("PRAGMA secure_delete=FAST")
         conn.executescript(_SCHEMA)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(catalogs)")}
-        if "summary" not in columns:  # databases made before quota summaries were kept
-            conn.execute("ALTER TABLE catalogs ADD COLUMN summary BLOB")
+        upgrade_schema(conn)
         self._open_secrets(conn)
 
     def _open_secrets(self, conn: sqlite3.Connection) -> None:
@@ -144,7 +184,7 @@ class SQLiteStore:
             ):
                 raise SecretKeyError(
                     f"the account tokens in {self.path} are encrypted: set AGW_SECRET_KEY to the key they "
-                    "were encrypted with (see docs/security.md)"
+                    "were encrypted with (see `agw help security`)"
                 )
             return
         with self._transaction():

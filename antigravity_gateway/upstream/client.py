@@ -1,7 +1,8 @@
 """The HTTP client toward Google: one aiohttp session per process, opened in the app's lifespan.
 
 v1internal calls go to each configured base URL in turn (method M is ``<base>:M``). The next base URL
-is tried on 408, 404, any 5xx or a network error; a 429 or another 4xx is the answer. aiohttp
+is tried on 408, 404, any 5xx or a network error; a 429 or another 4xx is the answer, and so is a 404
+for an entity the request names (an unknown model: "Requested entity was not found."). aiohttp
 exceptions never leave this module: they become :class:`~antigravity_gateway.errors.UpstreamUnavailable`
 or :class:`UpstreamHTTPError`.
 """
@@ -53,6 +54,17 @@ class StreamResponse:
 
     def close(self) -> None:
         self.response.close()
+
+
+def is_entity_not_found(error: RpcError) -> bool:
+    """Google's 404 for something the request names (an unknown model): the same at every endpoint, so
+    the answer, not an endpoint failure. (A 404 for a method or URL an endpoint lacks still falls back.)"""
+    return error.http_status == 404 and "entity was not found" in error.message.lower()
+
+
+def _next_hint(base: str, endpoints: list[str]) -> str:
+    """The end of a fallback log line: whether another endpoint comes (nothing is tried after the last)."""
+    return "; trying the next endpoint" if base != endpoints[-1] else "; it was the last endpoint"
 
 
 def _describe(exc: BaseException) -> str:
@@ -147,7 +159,11 @@ class UpstreamClient:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 last_network = _describe(exc)
                 logger.warning(
-                    "upstream %s failed at %s: %s; trying the next endpoint", method, base, last_network
+                    "upstream %s failed at %s: %s%s",
+                    method,
+                    base,
+                    last_network,
+                    _next_hint(base, self.endpoints),
                 )
                 continue
             if resp.status == 200:
@@ -159,10 +175,12 @@ class UpstreamClient:
             finally:
                 resp.release()
             error = UpstreamHTTPError(parse_error(resp.status, data, resp.headers), base)
-            if resp.status not in _FALLBACK_STATUSES and resp.status < 500:
+            if (resp.status not in _FALLBACK_STATUSES and resp.status < 500) or is_entity_not_found(
+                error.error
+            ):
                 raise error
             logger.warning(
-                "upstream %s answered %s at %s; trying the next endpoint", method, resp.status, base
+                "upstream %s answered %s at %s%s", method, resp.status, base, _next_hint(base, self.endpoints)
             )
             last_error = error
         if last_error is not None:

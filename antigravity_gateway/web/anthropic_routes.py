@@ -98,6 +98,7 @@ async def _send(
 
 async def messages(request: Request) -> Response:
     body, model, target = await _prepare(request)
+    anthropic.require_max_tokens(body)
     pipeline = _pipeline(request)
     signatures: ToolSignatures = request.app.state.tool_signatures
     call = Call(

@@ -20,7 +20,7 @@ from antigravity_gateway.web.dialect import dialect_for, error_response
 from antigravity_gateway.web.peer import client_ip
 from antigravity_gateway.web.throttle import Throttle
 
-_HEALTH_PATHS = frozenset({"/healthz", "/health"})
+_HEALTH_PATHS = frozenset({"/healthz", "/health", "/readyz"})
 # The dashboard and its admin API have their own login; Claude Code's connectivity probe is harmless.
 _OPEN_PREFIXES = ("/api/hello",)
 _ADMIN_PREFIXES = ("/api/", "/ui")

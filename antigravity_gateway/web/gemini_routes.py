@@ -16,11 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from antigravity_gateway.core.limits import MAX_MODEL_NAME
 from antigravity_gateway.core.models_map import strip_model_prefix
 from antigravity_gateway.core.pipeline import Call, EventStream, Pipeline, Served
 from antigravity_gateway.errors import GatewayError, InvalidRequest, NotFound
 from antigravity_gateway.protocols import gemini, protojson
 from antigravity_gateway.protocols.sse import encode_data
+from antigravity_gateway.store.request_log import current_record
 from antigravity_gateway.web.body import read_json
 from antigravity_gateway.web.streaming import RelayStreamingResponse
 
@@ -72,6 +74,8 @@ async def get_model(request: Request) -> Response:
 async def model_action(request: Request) -> Response:
     model, method = gemini.parse_action(request.path_params["rest"])
     model = strip_model_prefix(model)
+    if (record := current_record.get()) is not None:
+        record.model = model[:MAX_MODEL_NAME]  # the log names the model also when the request fails early
     if method in ("generateContent", "streamGenerateContent"):
         body = await read_json(request, request.app.state.settings.max_body_bytes)
         try:

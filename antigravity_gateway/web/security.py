@@ -301,7 +301,7 @@ class SecurityMiddleware:
         if len(self._logged) >= _LOG_TABLE_MAX:
             self._logged.clear()
         self._logged[key] = now
-        logger.warning("refused a request: %s %r is not allowed (see docs/security.md)", what, value[:200])
+        logger.warning("refused a request: %s %r is not allowed (see `agw help security`)", what, value[:200])
 
 
 def _with_cors_headers(send: Send, origin: str) -> Send:

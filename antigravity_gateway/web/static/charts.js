@@ -14,11 +14,16 @@ export function fillBuckets(series, width, count, end = Date.now() / 1000) {
   return out;
 }
 
-function niceMax(value) {
+/** The top of the axis: four gridline steps of a whole, round size (counts are never fractional). */
+export function niceMax(value) {
   if (value <= 4) return 4;
-  const pow = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * pow >= value) return step * pow;
-  return 10 * pow;
+  const quarter = value / 4;
+  const pow = 10 ** Math.floor(Math.log10(quarter));
+  for (const step of [1, 2, 2.5, 5, 10]) {
+    const tick = step * pow;
+    if (tick >= quarter && Number.isInteger(tick)) return 4 * tick;
+  }
+  return 40 * pow;
 }
 
 /**

@@ -11,11 +11,19 @@ const RANGES = [
   { id: "30d", label: "Last 30 days, by day", period: "day", hours: 720, width: 86400, count: 30, every: 5 },
 ];
 
+// The admin API groups requests that have no model (model lists, errors before routing) or no
+// account under this key: shown as such in the tables, not counted as a model or an account.
+const NONE = "(none)";
+
+function counted(n, one, many) {
+  return `${fmtNum(n)} ${Number(n) === 1 ? one : many}`;
+}
+
 function stat(label, value, sub) {
   return h("div", { class: "card stat" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), sub ? h("div", { class: "sub" }, sub) : null);
 }
 
-function breakdown(title, keyLabel, rows) {
+function breakdown(title, keyLabel, rows, noneLabel) {
   const total = rows.reduce((a, r) => a + r.requests, 0) || 1;
   const id = `usage-${keyLabel.toLowerCase()}`;
   return h(
@@ -37,7 +45,7 @@ function breakdown(title, keyLabel, rows) {
                 h(
                   "tr",
                   {},
-                  h("td", {}, r.key),
+                  h("td", {}, r.key === NONE ? h("span", { class: "sub" }, noneLabel) : r.key),
                   h("td", { class: "num" }, fmtNum(r.requests)),
                   h("td", { class: "num" }, fmtNum(r.errors)),
                   h("td", { class: "num" }, fmtNum(r.input_tokens)),
@@ -71,10 +79,14 @@ export async function render(root, ctx) {
       h(
         "section",
         { class: "stats", "aria-label": "Totals" },
-        stat("Requests", fmtNum(requests), `${fmtNum(sum("errors"))} errors`),
+        stat("Requests", fmtNum(requests), counted(sum("errors"), "error", "errors")),
         stat("Input tokens", fmtCompact(sum("input_tokens")), `${fmtCompact(sum("cached_tokens"))} of them cached`),
         stat("Output tokens", fmtCompact(sum("output_tokens"))),
-        stat("Models used", fmtNum((data.by_model || []).length), `${fmtNum((data.by_account || []).length)} accounts`),
+        stat(
+          "Models used",
+          fmtNum((data.by_model || []).filter((r) => r.key !== NONE).length),
+          counted((data.by_account || []).filter((r) => r.key !== NONE).length, "account", "accounts"),
+        ),
       ),
       h(
         "div",
@@ -104,8 +116,8 @@ export async function render(root, ctx) {
           }),
         ),
       ),
-      breakdown("By model", "Model", data.by_model || []),
-      breakdown("By account", "Account", data.by_account || []),
+      breakdown("By model", "Model", data.by_model || [], "no model (model lists, refused requests)"),
+      breakdown("By account", "Account", data.by_account || [], "no account (model lists, refused requests)"),
     );
   }
 

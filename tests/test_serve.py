@@ -1,0 +1,81 @@
+"""``agw serve`` as a user starts it: a subprocess of ``python -m antigravity_gateway``."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from click.testing import CliRunner
+
+from antigravity_gateway.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_without_accounts_warns_and_is_not_ready(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGW_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "antigravity_gateway", "serve", "--port", str(port)],
+        env={**env, "AGW_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "the gateway exited early"
+                assert time.monotonic() < deadline, "the gateway did not start in 30 s"
+                time.sleep(0.1)
+        assert health.status_code == 200 and health.json()["ready"] is False
+        assert httpx.get(f"{base}/readyz").status_code == 503
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=20)
+    assert "warning: no usable account yet" in output and "agw accounts login" in output
+    assert "uvicorn.error" not in output and "INFO    uvicorn: Application startup complete." in output
+
+
+def test_a_port_taken_after_the_check_still_ends_in_one_line_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from antigravity_gateway.cli import run
+
+    checks = iter([None])  # the check before start-up passes; the port is taken when uvicorn binds
+    real = run.port_problem
+    monkeypatch.setattr(run, "port_problem", lambda host, port: next(checks, real(host, port)))
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setenv("AGW_HOME", str(tmp_path / "home"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        threshold = gc.get_threshold()
+        try:
+            result = CliRunner().invoke(main, ["serve", "--port", str(port)])
+        finally:  # serve() tunes the collector for a long-running process: undo it for the test run
+            gc.unfreeze()
+            gc.set_threshold(*threshold)
+    assert result.exit_code == 1, result.output
+    assert f"error: port {port} is in use (by another Antigravity Gateway?)" in result.stderr
