@@ -229,3 +229,19 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def test_export_needs_the_admin_password_when_one_is_set(
+    runner: CliRunner, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.add_account(make_account("alice@example.com"))
+    assert runner.invoke(main, ["accounts", "add", "--refresh-token", "1//alice"]).exit_code == 0
+    home = Path(os.environ["AGW_HOME"])
+    (home / "config.toml").write_text('admin_password = "pw-export-1"\n')
+    wrong = runner.invoke(main, ["accounts", "export"], input="guess\n")
+    assert wrong.exit_code == 1 and "wrong admin password" in wrong.output
+    assert "1//alice" not in wrong.output
+    right = runner.invoke(main, ["accounts", "export"], input="pw-export-1\n")
+    assert right.exit_code == 0 and "1//alice" in right.output
+    monkeypatch.setenv("AGW_ADMIN_PASSWORD", "pw-export-1")  # given in the environment: already known
+    assert "1//alice" in runner.invoke(main, ["accounts", "export"]).output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import os
 import socket
 import sys
@@ -351,8 +352,14 @@ def accounts_import(file: TextIO) -> None:
     "--output", "-o", type=click.Path(dir_okay=False, writable=True), help="File to write (mode 0600)."
 )
 def accounts_export(output: str | None) -> None:
-    """Write every account as JSON [{email, refresh_token}] (for `agw accounts import` elsewhere)."""
+    """Write every account as JSON [{email, refresh_token}] (for `agw accounts import` elsewhere).
+
+    With an admin password set, asks for it (unless AGW_ADMIN_PASSWORD is in the environment)."""
     settings = load_settings()
+    if settings.admin_password and "AGW_ADMIN_PASSWORD" not in os.environ:
+        given = click.prompt("Admin password", hide_input=True, default="", show_default=False, err=True)
+        if not hmac.compare_digest(given.encode(), settings.admin_password.encode()):
+            fail("wrong admin password: the export holds every refresh token, so it needs the admin password")
 
     async def run() -> bytes:
         async with open_pool(settings) as pool:
