@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     oauth_client_id: str = ""
     oauth_client_secret: str = ""
     oauth_clients: list[OAuthClient] = Field(default_factory=list)
+    oauth_profile: str = ""
 
     max_attempts: int = Field(default=3, ge=1, le=10)
     retry_max_wait: float = Field(default=5.0, ge=0)

@@ -13,6 +13,7 @@ import logging
 import time
 
 from antigravity_gateway.accounts.oauth import OAuth
+from antigravity_gateway.accounts.profiles import Profile
 from antigravity_gateway.accounts.project import setup_project
 from antigravity_gateway.errors import InvalidGrant, NotFound, ValidationRequired
 from antigravity_gateway.settings import Settings
@@ -83,6 +84,11 @@ class AccountPool:
         account.validation_url = url
         await self.save(account)
 
+    def profile_of(self, account: Account) -> Profile:
+        """The account's OAuth client profile (the default one while its client is not known yet)."""
+        profiles = self.oauth.profiles
+        return profiles.for_client_id(account.oauth_client_id) or profiles.default
+
     # -- tokens -----------------------------------------------------------------------------------
 
     async def access_token(self, account: Account, *, stale: str | None = None) -> str:
@@ -145,13 +151,16 @@ class AccountPool:
 
     # -- adding -----------------------------------------------------------------------------------
 
-    async def add(self, refresh_token: str, *, label: str = "") -> Account:
+    async def add(self, refresh_token: str, *, label: str = "", client: str = "") -> Account:
         """Check a refresh token end to end (refresh, email, project) and store the account.
 
-        Adding an email that is already in the pool updates that account instead of duplicating it.
+        ``client`` (a profile name, a custom client's label or a client id) is tried first, then the
+        other profiles. Adding an email that is already in the pool updates that account instead of
+        duplicating it.
         """
         refresh_token = refresh_token.strip()
-        grant = await self.oauth.refresh(refresh_token)
+        first = self.oauth.profiles.get(client) if client else None
+        grant = await self.oauth.refresh(refresh_token, first)
         info = await self.oauth.userinfo(grant.access_token)
         email = str(info["email"])
         account = next((a for a in self.accounts.values() if a.email == email), None)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from antigravity_gateway.accounts.profiles import BUILTIN_PROFILES
 from antigravity_gateway.emulator.catalog import DEFAULT_DEPRECATED_MODELS, DEFAULT_MODELS
 from antigravity_gateway.emulator.faults import Fault
 from antigravity_gateway.emulator.signatures import ThoughtSigner
@@ -200,7 +201,8 @@ class Emulator:
         self.chunk_delay: float = settings.chunk_delay
         self.onboard_polls: int = settings.onboard_polls
         self.deprecated_models: dict[str, dict[str, str]] = settings.deprecated_models
-        self.clients: dict[str, str] = {}
+        # Google knows the installed-app clients that applications publish (the built-in profiles).
+        self.clients: dict[str, str] = {p.client_id: p.client.secret for p in BUILTIN_PROFILES}
         self.accounts_by_email: dict[str, EmulatorAccount] = {}
         self.operations: dict[str, Operation] = {}
         self.auth_codes: dict[str, AuthCode] = {}
@@ -287,7 +289,8 @@ class Emulator:
             self._requests.clear()
 
     def reset(self) -> None:
-        """Forget everything: clients, accounts, tokens, quota, operations, faults, requests, settings."""
+        """Forget everything: clients (but the published ones), accounts, tokens, quota, operations,
+        faults, requests, settings."""
         with self.lock:
             self._init_state()
 

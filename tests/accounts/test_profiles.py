@@ -1,0 +1,151 @@
+"""OAuth client profiles: the built-in ones, custom clients as profiles, and refresh fallback between them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from antigravity_gateway.accounts.pool import AccountPool
+from antigravity_gateway.accounts.profiles import ANTIGRAVITY, GEMINI_CLI, Profiles
+from antigravity_gateway.emulator import Emulator, EmulatorServer
+from antigravity_gateway.errors import InvalidRequest, OAuthError
+from antigravity_gateway.settings import OAuthClient, Settings
+from antigravity_gateway.store.base import Account
+from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.upstream.client import UpstreamClient
+from tests.conftest import CLIENT_ID, make_account, make_settings
+
+
+def _settings(tmp_path: Path, **values: object) -> Settings:
+    return Settings(home=tmp_path, **values)  # type: ignore[arg-type]
+
+
+def test_nothing_configured_means_antigravity_then_gemini_cli(tmp_path: Path) -> None:
+    profiles = Profiles(_settings(tmp_path))
+    assert profiles.default is ANTIGRAVITY
+    assert [p.name for p in profiles.all] == ["antigravity", "gemini-cli"]
+    assert ANTIGRAVITY.client_id.startswith("1071006060591-") and GEMINI_CLI.client_id.startswith(
+        "681255809395-"
+    )
+    assert "https://www.googleapis.com/auth/cclog" in ANTIGRAVITY.scopes
+    assert "https://www.googleapis.com/auth/cclog" not in GEMINI_CLI.scopes
+    assert profiles.get("gemini-cli") is GEMINI_CLI and profiles.get(GEMINI_CLI.client_id) is GEMINI_CLI
+
+
+def test_custom_clients_are_profiles_of_their_own(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path,
+        oauth_client_id="mine",
+        oauth_client_secret="s",
+        oauth_clients=[
+            OAuthClient(id="team", secret="t", label="team"),
+            OAuthClient(id=ANTIGRAVITY.client_id, secret="copied", label="copied"),  # a built-in, copied
+        ],
+    )
+    profiles = Profiles(settings)
+    # The configured primary client stays the default (existing setups keep logging in with it).
+    assert [p.name for p in profiles.all] == ["primary", "team", "antigravity", "gemini-cli"]
+    assert profiles.get("team").client.secret == "t" and not profiles.get("team").builtin
+    assert profiles.get("antigravity") is ANTIGRAVITY  # the built-in, not the copy
+    assert profiles.name_of("team") == "team" and profiles.name_of("gone") == "gone"
+    assert profiles.name_of("") == "-"
+    assert [p.name for p in profiles.ordered("team")] == ["team", "primary", "antigravity", "gemini-cli"]
+    with pytest.raises(InvalidRequest, match="primary, team, antigravity, gemini-cli"):
+        profiles.get("nope")
+
+
+def test_oauth_profile_chooses_the_default(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, oauth_client_id="mine", oauth_profile="gemini-cli")
+    assert [p.name for p in Profiles(settings).all] == ["gemini-cli", "primary", "antigravity"]
+
+
+def test_request_details_come_from_the_profile_unless_set(tmp_path: Path) -> None:
+    profiles = Profiles(_settings(tmp_path))
+    assert profiles.user_agent(ANTIGRAVITY) == "antigravity/2.9.1 linux/amd64"
+    assert profiles.user_agent(GEMINI_CLI, "gemini-2.5-flash").startswith(
+        "GeminiCLI/0.56.0/gemini-2.5-flash ("
+    )
+    assert profiles.endpoints(GEMINI_CLI) == ["https://cloudcode-pa.googleapis.com/v1internal"]
+    assert len(profiles.endpoints(ANTIGRAVITY)) == 3
+    overridden = Profiles(
+        _settings(
+            tmp_path, upstream_user_agent="antigravity/9.9.9 linux/amd64", upstream_endpoints="http://x/v1"
+        )
+    )
+    assert overridden.user_agent(GEMINI_CLI) == "antigravity/9.9.9 linux/amd64"
+    assert overridden.endpoints(GEMINI_CLI) == ["http://x/v1"]
+
+
+# -- refresh fallback against the emulator -----------------------------------------------------------
+
+
+async def _pool_add(settings: Settings, token: str, client: str = "") -> Account:
+    async with SQLiteStore(settings.db_path) as store, UpstreamClient(settings) as http:
+        pool = AccountPool(settings, store, http)
+        await pool.load()
+        return await pool.add(token, client=client)
+
+
+async def _force_refresh(settings: Settings) -> Account:
+    async with SQLiteStore(settings.db_path) as store, UpstreamClient(settings) as http:
+        pool = AccountPool(settings, store, http)
+        await pool.load()
+        (account,) = pool.accounts.values()
+        await pool.access_token(account, stale=account.access_token)
+        return account
+
+
+def _tried(emulator: Emulator) -> list[str]:
+    return [r.body["client_id"] for r in emulator.requests if r.method == "token"]
+
+
+def test_a_token_finds_its_profile_and_the_account_remembers_it(
+    tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer
+) -> None:
+    emulator.add_account(make_account("gina@example.com", client_id=GEMINI_CLI.client_id))
+    settings = make_settings(tmp_path, emulator_server, oauth_client_id="", oauth_client_secret="")
+    account = asyncio.run(_pool_add(settings, "1//gina"))
+    assert account.oauth_client_id == GEMINI_CLI.client_id
+    assert _tried(emulator) == [ANTIGRAVITY.client_id, GEMINI_CLI.client_id]  # unauthorized_client, then ok
+
+    emulator.clear_requests()
+    asyncio.run(_force_refresh(settings))
+    assert _tried(emulator) == [GEMINI_CLI.client_id]  # its own profile first
+
+
+def test_a_refresh_refused_by_the_remembered_client_tries_the_others(
+    tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer
+) -> None:
+    emulator.add_account(make_account("hal@example.com"))  # issued by the test's custom client
+    settings = make_settings(tmp_path, emulator_server)
+    asyncio.run(_pool_add(settings, "1//hal", client="gemini-cli"))
+    assert _tried(emulator) == [GEMINI_CLI.client_id, CLIENT_ID]  # --client first, then the others
+
+    async def remember_the_wrong_client() -> None:
+        async with SQLiteStore(settings.db_path) as store:
+            (stored,) = await store.list_accounts()
+            stored.oauth_client_id = ANTIGRAVITY.client_id
+            await store.save_account(stored)
+
+    asyncio.run(remember_the_wrong_client())
+    emulator.clear_requests()
+    account = asyncio.run(_force_refresh(settings))
+    assert _tried(emulator) == [ANTIGRAVITY.client_id, CLIENT_ID]
+    assert account.oauth_client_id == CLIENT_ID and account.status == "enabled"
+
+
+def test_a_token_no_profile_accepts_fails_clearly(
+    tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer
+) -> None:
+    emulator.add_client("elsewhere", "secret")
+    emulator.add_account(make_account("ida@example.com", client_id="elsewhere"))
+    settings = make_settings(tmp_path, emulator_server)
+    with pytest.raises(OAuthError, match="AGW_OAUTH_CLIENT_ID") as caught:
+        asyncio.run(_pool_add(settings, "1//ida"))
+    assert "primary: unauthorized_client" in caught.value.message
+    assert "gemini-cli: unauthorized_client" in caught.value.message
+    assert "1//ida" not in caught.value.message and "GOCSPX" not in caught.value.message
+    with pytest.raises(InvalidRequest, match="unknown OAuth client"):
+        asyncio.run(_pool_add(settings, "1//ida", client="nope"))
