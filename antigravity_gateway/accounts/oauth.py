@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from antigravity_gateway.accounts.profiles import Profile, Profiles
+from antigravity_gateway.accounts.profiles import Profile, Profiles, settings_key
 from antigravity_gateway.errors import InvalidGrant, OAuthError
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.upstream.client import UpstreamClient
@@ -37,11 +37,15 @@ class OAuth:
     def __init__(self, settings: Settings, http: UpstreamClient) -> None:
         self.settings = settings
         self.http = http
+        self._profiles: tuple[tuple[object, ...], Profiles] | None = None
 
     @property
     def profiles(self) -> Profiles:
-        """Built from the settings each time: live settings (config.toml) may have changed them."""
-        return Profiles(self.settings)
+        """The profiles of the current settings (live settings from config.toml may change them)."""
+        key = settings_key(self.settings)
+        if self._profiles is None or self._profiles[0] != key:
+            self._profiles = (key, Profiles(self.settings))
+        return self._profiles[1]
 
     async def refresh(self, refresh_token: str, first: Profile | str | None = None) -> Grant:
         """Refresh with ``first`` (a profile or the client id the account remembers), then the others."""

@@ -18,7 +18,7 @@ from antigravity_gateway.accounts.project import setup_project
 from antigravity_gateway.errors import InvalidGrant, NotFound, ValidationRequired
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, AccountStatus, Store
-from antigravity_gateway.upstream.client import UpstreamClient
+from antigravity_gateway.upstream.client import Route, UpstreamClient
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ class AccountPool:
         profiles = self.oauth.profiles
         return profiles.for_client_id(account.oauth_client_id) or profiles.default
 
+    def route(self, account: Account, model: str = "") -> Route:
+        """Where and as whom the account's v1internal calls go (its profile's endpoints and User-Agent)."""
+        return self.oauth.profiles.route(self.profile_of(account), model)
+
     # -- tokens -----------------------------------------------------------------------------------
 
     async def access_token(self, account: Account, *, stale: str | None = None) -> str:
@@ -136,7 +140,13 @@ class AccountPool:
     async def _setup_project(self, account: Account) -> None:
         token = await self.access_token(account)
         try:
-            info = await setup_project(self.http, token, poll_interval=self.settings.onboard_poll_interval)
+            info = await setup_project(
+                self.http,
+                token,
+                poll_interval=self.settings.onboard_poll_interval,
+                route=self.route(account),
+                ide_type=self.profile_of(account).ide_type,
+            )
         except ValidationRequired as exc:
             await self.set_status(
                 account,

@@ -22,6 +22,7 @@ from typing import Final
 
 from antigravity_gateway.errors import InvalidRequest
 from antigravity_gateway.settings import DEFAULT_UPSTREAM_ENDPOINTS, OAuthClient, Settings
+from antigravity_gateway.upstream.client import Route
 
 __all__ = [
     "ANTIGRAVITY",
@@ -140,6 +141,7 @@ class Profiles:
         self.default = default
         rest = [p for p in (*custom, *BUILTIN_PROFILES) if p is not default]
         self.all: list[Profile] = [default, *rest]
+        self._routes: dict[tuple[str, str], Route] = {}
 
     def find(self, name: str) -> Profile | None:
         """The profile named ``name`` (a built-in name, a custom client's label, or a client id)."""
@@ -189,3 +191,26 @@ class Profiles:
         if "upstream_endpoints" in self.settings.model_fields_set:
             return list(self.settings.upstream_endpoints)
         return list(profile.endpoints)
+
+    def route(self, profile: Profile, model: str = "") -> Route:
+        """Where and as whom the calls of an account of ``profile`` go (kept: it is on the hot path)."""
+        key = (profile.client_id, model)
+        route = self._routes.get(key)
+        if route is None:
+            if len(self._routes) > 1024:
+                self._routes.clear()
+            route = self._routes[key] = Route(tuple(self.endpoints(profile)), self.user_agent(profile, model))
+        return route
+
+
+def settings_key(settings: Settings) -> tuple[object, ...]:
+    """What :class:`Profiles` depends on (live settings may change it): a cache key."""
+    fields_set = settings.model_fields_set
+    return (
+        settings.oauth_client_id,
+        settings.oauth_client_secret,
+        tuple((c.id, c.secret, c.label) for c in settings.oauth_clients),
+        settings.oauth_profile,
+        settings.upstream_user_agent if "upstream_user_agent" in fields_set else None,
+        tuple(settings.upstream_endpoints) if "upstream_endpoints" in fields_set else None,
+    )

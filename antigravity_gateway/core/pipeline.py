@@ -156,7 +156,8 @@ class Pipeline:
 
         async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
             body = self._envelope(call, served, session_key, account, project)
-            response = envelope.unwrap(await self.http.call("generateContent", body, token))
+            route = self.pool.route(account, served.upstream_model)
+            response = envelope.unwrap(await self.http.call("generateContent", body, token, route=route))
             served.first_byte()
             served.usage(response)
             return response
@@ -171,7 +172,8 @@ class Pipeline:
 
         async def attempt(account: Account, token: str, project: str) -> AsyncGenerator[dict[str, Any], None]:
             body = self._envelope(call, served, session_key, account, project)
-            upstream = await self.http.open_stream("streamGenerateContent", body, token)
+            route = self.pool.route(account, served.upstream_model)
+            upstream = await self.http.open_stream("streamGenerateContent", body, token, route=route)
             events = _events(upstream)
             try:
                 first = await events.__anext__()
@@ -192,7 +194,8 @@ class Pipeline:
 
         async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
             body = envelope.wrap_count_tokens(request, model=served.upstream_model)
-            answer = await self.http.call("countTokens", body, token)
+            route = self.pool.route(account, served.upstream_model)
+            answer = await self.http.call("countTokens", body, token, route=route)
             return envelope.unwrap(answer) if "response" in answer else dict(answer)
 
         result = await self._with_accounts(served, None, attempt)

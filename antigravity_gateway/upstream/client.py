@@ -37,6 +37,15 @@ class UpstreamHTTPError(Exception):
         self.endpoint = endpoint
 
 
+@dataclass(slots=True, frozen=True)
+class Route:
+    """Where and as whom an account's calls go: its OAuth client profile's v1internal base URLs (in
+    fallback order) and upstream ``User-Agent``. Without one, the settings' are used."""
+
+    endpoints: tuple[str, ...]
+    user_agent: str
+
+
 @dataclass(slots=True)
 class StreamResponse:
     """An open streaming answer. Iterate :meth:`chunks`; always :meth:`close` (also on early exit)."""
@@ -102,17 +111,22 @@ class UpstreamClient:
             raise RuntimeError("UpstreamClient is not open")
         return self._session
 
-    def _auth(self, token: str) -> dict[str, str]:
-        return {**self._headers, "Authorization": f"Bearer {token}"}
+    def _auth(self, token: str, route: Route | None = None) -> dict[str, str]:
+        headers = {**self._headers, "Authorization": f"Bearer {token}"}
+        if route is not None:
+            headers["User-Agent"] = route.user_agent
+        return headers
 
-    async def call(self, method: str, body: bytes, token: str) -> Any:
+    async def call(self, method: str, body: bytes, token: str, *, route: Route | None = None) -> Any:
         """POST a v1internal method and return its JSON answer (endpoint fallback included)."""
-        data, _ = await self.call_at(method, body, token)
+        data, _ = await self.call_at(method, body, token, route=route)
         return data
 
-    async def call_at(self, method: str, body: bytes, token: str) -> tuple[Any, str]:
+    async def call_at(
+        self, method: str, body: bytes, token: str, *, route: Route | None = None
+    ) -> tuple[Any, str]:
         """Like :meth:`call`, also returning the base URL that answered (operations live there)."""
-        resp, base = await self._post(method, body, token, stream=False)
+        resp, base = await self._post(method, body, token, stream=False, route=route)
         try:
             data = await resp.read()
             return (orjson.loads(data) if data else {}), base
@@ -123,13 +137,15 @@ class UpstreamClient:
         finally:
             resp.release()
 
-    async def open_stream(self, method: str, body: bytes, token: str) -> StreamResponse:
+    async def open_stream(
+        self, method: str, body: bytes, token: str, *, route: Route | None = None
+    ) -> StreamResponse:
         """POST ``<base>:<method>?alt=sse`` and return the open stream of the first endpoint that accepts it."""
-        resp, base = await self._post(method, body, token, stream=True)
+        resp, base = await self._post(method, body, token, stream=True, route=route)
         return StreamResponse(resp, base)
 
     async def _post(
-        self, method: str, body: bytes, token: str, *, stream: bool
+        self, method: str, body: bytes, token: str, *, stream: bool, route: Route | None = None
     ) -> tuple[aiohttp.ClientResponse, str]:
         """The open 200 answer of the first endpoint that gives one (the caller reads and releases it).
 
@@ -137,12 +153,13 @@ class UpstreamClient:
         """
         last_network = ""
         last_error: UpstreamHTTPError | None = None
-        for base in self.endpoints:
+        headers = self._auth(token, route)
+        for base in route.endpoints if route is not None else self.endpoints:
             url = f"{base}:{method}?alt=sse" if stream else f"{base}:{method}"
             try:
                 # A ready payload skips aiohttp's payload-type lookup (measurable on the hot path).
                 resp = await self.session.post(
-                    url, data=BytesPayload(body, content_type="application/json"), headers=self._auth(token)
+                    url, data=BytesPayload(body, content_type="application/json"), headers=headers
                 )
             except (TimeoutError, aiohttp.ClientError) as exc:
                 last_network = _describe(exc)
@@ -169,10 +186,10 @@ class UpstreamClient:
             raise last_error
         raise UpstreamUnavailable(f"no upstream endpoint answered {method}: {last_network}")
 
-    async def get_operation(self, name: str, token: str, endpoint: str) -> Any:
+    async def get_operation(self, name: str, token: str, endpoint: str, *, route: Route | None = None) -> Any:
         """GET a long-running operation (``operations/...``) from the endpoint that created it."""
         try:
-            async with self.session.get(f"{endpoint}/{name}", headers=self._auth(token)) as resp:
+            async with self.session.get(f"{endpoint}/{name}", headers=self._auth(token, route)) as resp:
                 data = await resp.read()
                 if resp.status != 200:
                     raise UpstreamHTTPError(parse_error(resp.status, data, resp.headers), endpoint)

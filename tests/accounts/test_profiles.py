@@ -15,7 +15,7 @@ from antigravity_gateway.settings import OAuthClient, Settings
 from antigravity_gateway.store.base import Account
 from antigravity_gateway.store.sqlite import SQLiteStore
 from antigravity_gateway.upstream.client import UpstreamClient
-from tests.conftest import CLIENT_ID, make_account, make_settings
+from tests.conftest import CLIENT_ID, GatewayFactory, make_account, make_settings
 
 
 def _settings(tmp_path: Path, **values: object) -> Settings:
@@ -149,3 +149,50 @@ def test_a_token_no_profile_accepts_fails_clearly(
     assert "1//ida" not in caught.value.message and "GOCSPX" not in caught.value.message
     with pytest.raises(InvalidRequest, match="unknown OAuth client"):
         asyncio.run(_pool_add(settings, "1//ida", client="nope"))
+
+
+# -- request details per profile ---------------------------------------------------------------------
+
+
+def test_each_account_calls_upstream_as_its_profile(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(
+        [
+            make_account("ann@example.com", client_id=ANTIGRAVITY.client_id),
+            make_account("gus@example.com", client_id=GEMINI_CLI.client_id, onboarded=False),
+        ]
+    )
+    assert {a.email: a.oauth_client_id for a in gateway.accounts} == {
+        "ann@example.com": ANTIGRAVITY.client_id,
+        "gus@example.com": GEMINI_CLI.client_id,
+    }
+    http = gateway.http()
+    for _ in range(2):  # balance: one request per account
+        reply = http.post(
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+        )
+        assert reply.status_code == 200, reply.text
+    agents = {
+        r.account_email: r.headers["user-agent"]
+        for r in gateway.emulator.requests
+        if r.method == "generateContent"
+    }
+    assert agents["ann@example.com"] == "antigravity/2.9.1 linux/amd64"
+    assert agents["gus@example.com"] == "GeminiCLI/0.56.0/gemini-2.5-flash (linux; x64; terminal)"
+
+
+def test_setup_sends_the_profiles_ide_type_and_user_agent(
+    tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer
+) -> None:
+    emulator.add_account(make_account("gus@example.com", client_id=GEMINI_CLI.client_id, onboarded=False))
+    emulator.add_account(make_account("ann@example.com", client_id=ANTIGRAVITY.client_id))
+    settings = make_settings(tmp_path, emulator_server)
+    asyncio.run(_pool_add(settings, "1//gus"))
+    asyncio.run(_pool_add(settings, "1//ann"))
+    calls = [r for r in emulator.requests if r.endpoint != "oauth" and r.method != "operation"]
+    seen = {
+        (r.account_email, r.method): (r.body["metadata"]["ideType"], r.headers["user-agent"]) for r in calls
+    }
+    assert seen[("gus@example.com", "loadCodeAssist")][0] == "IDE_UNSPECIFIED"
+    assert seen[("gus@example.com", "onboardUser")][1].startswith("GeminiCLI/0.56.0/")
+    assert seen[("ann@example.com", "loadCodeAssist")] == ("ANTIGRAVITY", "antigravity/2.9.1 linux/amd64")
