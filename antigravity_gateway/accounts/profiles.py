@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from antigravity_gateway.errors import InvalidRequest
+from antigravity_gateway.errors import ClientTooOld, InvalidRequest
 from antigravity_gateway.settings import DEFAULT_UPSTREAM_ENDPOINTS, OAuthClient, Settings
 from antigravity_gateway.upstream.client import Route
 
@@ -31,6 +31,7 @@ __all__ = [
     "GEMINI_CLI",
     "Profile",
     "Profiles",
+    "client_too_old",
 ]
 
 
@@ -213,4 +214,17 @@ def settings_key(settings: Settings) -> tuple[object, ...]:
         settings.oauth_profile,
         settings.upstream_user_agent if "upstream_user_agent" in fields_set else None,
         tuple(settings.upstream_endpoints) if "upstream_endpoints" in fields_set else None,
+    )
+
+
+def client_too_old(profile: Profile, user_agent: str, said: str) -> ClientTooOld:
+    """The error for "this client is too old": what Google said, and the setting that fixes it."""
+    example = "antigravity/<current version> linux/amd64" if profile.ide_type == "ANTIGRAVITY" else None
+    return ClientTooOld(
+        f"Google refused the request as coming from an outdated client: {said!r}. The gateway sent the "
+        f"User-Agent {user_agent!r} (OAuth client profile {profile.name!r}). Set upstream_user_agent "
+        "(AGW_UPSTREAM_USER_AGENT, or upstream_user_agent in config.toml) to the User-Agent of the "
+        "application's current release"
+        + (f", such as {example!r}" if example else "")
+        + ". The accounts are not at fault and were not set aside."
     )

@@ -14,6 +14,8 @@ Retry policy, at most ``max_attempts`` upstream attempts per request:
 - 403: the account is set aside (verification link kept when Google asks for one); next account.
 - 5xx and network errors (after endpoint fallback): next account.
 - Other 4xx: the client's own error, answered as is.
+- "This client is too old" (a 4xx, or a 200 whose answer is that message): answered at once with an
+  error naming ``upstream_user_agent``; no account cools down for it.
 
 Streams are retried the same way until their first event has arrived; after that an error ends the
 stream (the adapter renders it in its protocol).
@@ -33,6 +35,7 @@ import orjson
 
 from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.pool import VALIDATION_RETRY_SECONDS, AccountPool
+from antigravity_gateway.accounts.profiles import client_too_old
 from antigravity_gateway.accounts.scheduler import ANY_MODEL, Scheduler
 from antigravity_gateway.core.models_map import resolve_model
 from antigravity_gateway.core.session import conversation_key
@@ -50,7 +53,7 @@ from antigravity_gateway.store.base import Account, RequestRecord
 from antigravity_gateway.store.request_log import current_record, record_usage
 from antigravity_gateway.upstream import envelope
 from antigravity_gateway.upstream.client import StreamResponse, UpstreamClient, UpstreamHTTPError
-from antigravity_gateway.upstream.rpc_error import RpcError, parse_error
+from antigravity_gateway.upstream.rpc_error import RpcError, parse_error, too_old_error, too_old_message
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +185,10 @@ class Pipeline:
             except BaseException:
                 await events.aclose()
                 raise
+            if (said := too_old_message(first)) is not None:  # a 200 that says the client is too old
+                await events.aclose()
+                self.http.note_too_old(said, route.user_agent, upstream.endpoint)
+                raise UpstreamHTTPError(too_old_error(said), upstream.endpoint)
             served.first_byte()
             served.release = functools.partial(self.scheduler.finished, account)
             return _observed(first, events, served)
@@ -263,6 +270,11 @@ class Pipeline:
                 last = exc
             except UpstreamHTTPError as exc:
                 error = exc.error
+                if error.kind == "client_too_old":  # the gateway's User-Agent, not the account: no cooldown
+                    route = self.pool.route(account, model)
+                    raise client_too_old(
+                        self.pool.profile_of(account), route.user_agent, error.message
+                    ) from None
                 last = _upstream_error(error)
                 if not await self._after_error(account, model, error, token, refreshed, excluded, failed):
                     raise last from None

@@ -1,7 +1,9 @@
 """The HTTP client toward Google: one aiohttp session per process, opened in the app's lifespan.
 
 v1internal calls go to each configured base URL in turn (method M is ``<base>:M``). The next base URL
-is tried on 408, 404, any 5xx or a network error; a 429 or another 4xx is the answer. aiohttp
+is tried on 408, 404, any 5xx or a network error; a 429 or another 4xx is the answer. An endpoint that
+says the client is too old (as a 4xx, or as a 200 whose answer is that message) is passed over too, and
+remembered for ``agw doctor`` (:meth:`UpstreamClient.client_too_old`). aiohttp
 exceptions never leave this module: they become :class:`~antigravity_gateway.errors.UpstreamUnavailable`
 or :class:`UpstreamHTTPError`.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +24,7 @@ from aiohttp.payload import BytesPayload
 
 from antigravity_gateway.errors import UpstreamUnavailable
 from antigravity_gateway.settings import Settings
-from antigravity_gateway.upstream.rpc_error import RpcError, parse_error
+from antigravity_gateway.upstream.rpc_error import RpcError, parse_error, too_old_error, too_old_message
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,16 @@ class UpstreamHTTPError(Exception):
         super().__init__(f"{error.http_status} {error.status}: {error.message}")
         self.error = error
         self.endpoint = endpoint
+
+
+@dataclass(slots=True, frozen=True)
+class TooOld:
+    """Google said the client is too old: what it said, to which ``User-Agent``, where and when."""
+
+    message: str
+    user_agent: str
+    endpoint: str
+    at: float
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,6 +90,7 @@ class UpstreamClient:
         self.settings = settings
         self.endpoints = list(settings.upstream_endpoints)
         self._session: aiohttp.ClientSession | None = None
+        self._too_old: TooOld | None = None
         self._headers = {
             "Content-Type": "application/json",
             "User-Agent": settings.upstream_user_agent,
@@ -111,6 +125,17 @@ class UpstreamClient:
             raise RuntimeError("UpstreamClient is not open")
         return self._session
 
+    def client_too_old(self) -> TooOld | None:
+        """Whether the last v1internal answer said the client is too old (``None``: it did not)."""
+        return self._too_old
+
+    def note_too_old(self, message: str, user_agent: str, endpoint: str) -> None:
+        """Remember that an answer said the client is too old (streams are read by the caller)."""
+        logger.warning(
+            "upstream at %s says the client is too old (User-Agent %r): %s", endpoint, user_agent, message
+        )
+        self._too_old = TooOld(message, user_agent, endpoint, time.time())
+
     def _auth(self, token: str, route: Route | None = None) -> dict[str, str]:
         headers = {**self._headers, "Authorization": f"Bearer {token}"}
         if route is not None:
@@ -126,16 +151,35 @@ class UpstreamClient:
         self, method: str, body: bytes, token: str, *, route: Route | None = None
     ) -> tuple[Any, str]:
         """Like :meth:`call`, also returning the base URL that answered (operations live there)."""
-        resp, base = await self._post(method, body, token, stream=False, route=route)
-        try:
-            data = await resp.read()
-            return (orjson.loads(data) if data else {}), base
-        except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
-            raise UpstreamUnavailable(
-                f"reading the answer of {method} at {base} failed: {_describe(exc)}"
-            ) from exc
-        finally:
-            resp.release()
+        endpoints = list(route.endpoints if route is not None else self.endpoints)
+        too_old: UpstreamHTTPError | None = None
+        while endpoints:
+            resp, base = await self._post(method, body, token, stream=False, route=route, endpoints=endpoints)
+            data = b""
+            try:
+                data = await resp.read()
+                answer: Any = orjson.loads(data) if data else {}
+            except orjson.JSONDecodeError as exc:
+                answer = data  # maybe a plain-text "this client is too old"
+                if too_old_message(data) is None:
+                    raise UpstreamUnavailable(
+                        f"reading the answer of {method} at {base} failed: {_describe(exc)}"
+                    ) from exc
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise UpstreamUnavailable(
+                    f"reading the answer of {method} at {base} failed: {_describe(exc)}"
+                ) from exc
+            finally:
+                resp.release()
+            message = too_old_message(answer)
+            if message is None:
+                self._too_old = None
+                return answer, base
+            self.note_too_old(message, self._auth(token, route)["User-Agent"], base)
+            too_old = UpstreamHTTPError(too_old_error(message), base)
+            endpoints = endpoints[endpoints.index(base) + 1 :]
+        assert too_old is not None
+        raise too_old
 
     async def open_stream(
         self, method: str, body: bytes, token: str, *, route: Route | None = None
@@ -145,16 +189,27 @@ class UpstreamClient:
         return StreamResponse(resp, base)
 
     async def _post(
-        self, method: str, body: bytes, token: str, *, stream: bool, route: Route | None = None
+        self,
+        method: str,
+        body: bytes,
+        token: str,
+        *,
+        stream: bool,
+        route: Route | None = None,
+        endpoints: list[str] | None = None,
     ) -> tuple[aiohttp.ClientResponse, str]:
         """The open 200 answer of the first endpoint that gives one (the caller reads and releases it).
 
-        The next endpoint is tried on a network error, 408, 404 or 5xx; any other error is raised.
+        The next endpoint is tried on a network error, 408, 404, 5xx or "the client is too old"; any
+        other error is raised.
         """
         last_network = ""
         last_error: UpstreamHTTPError | None = None
+        too_old: UpstreamHTTPError | None = None
         headers = self._auth(token, route)
-        for base in route.endpoints if route is not None else self.endpoints:
+        if endpoints is None:
+            endpoints = list(route.endpoints if route is not None else self.endpoints)
+        for base in endpoints:
             url = f"{base}:{method}?alt=sse" if stream else f"{base}:{method}"
             try:
                 # A ready payload skips aiohttp's payload-type lookup (measurable on the hot path).
@@ -168,6 +223,8 @@ class UpstreamClient:
                 )
                 continue
             if resp.status == 200:
+                if stream:
+                    self._too_old = None  # the caller reads the first event and says otherwise
                 return resp, base
             try:
                 data = await resp.read()
@@ -176,12 +233,18 @@ class UpstreamClient:
             finally:
                 resp.release()
             error = UpstreamHTTPError(parse_error(resp.status, data, resp.headers), base)
+            if error.error.kind == "client_too_old":
+                self.note_too_old(error.error.message, headers["User-Agent"], base)
+                too_old = error
+                continue
             if resp.status not in _FALLBACK_STATUSES and resp.status < 500:
                 raise error
             logger.warning(
                 "upstream %s answered %s at %s; trying the next endpoint", method, resp.status, base
             )
             last_error = error
+        if too_old is not None:
+            raise too_old
         if last_error is not None:
             raise last_error
         raise UpstreamUnavailable(f"no upstream endpoint answered {method}: {last_network}")
