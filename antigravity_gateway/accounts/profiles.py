@@ -39,7 +39,8 @@ __all__ = [
 class Profile:
     """An OAuth client and the request details that go with it.
 
-    ``user_agent`` may contain ``{model}`` (gemini-cli names the model in its User-Agent).
+    ``user_agent`` may contain ``{model}`` (gemini-cli names the model in its User-Agent). ``envelope``
+    is the form of the v1internal request (:func:`antigravity_gateway.upstream.envelope.wrap`).
     ``builtin`` is False for the user's own clients.
     """
 
@@ -49,6 +50,7 @@ class Profile:
     endpoints: tuple[str, ...]
     user_agent: str
     ide_type: str
+    envelope: str = "antigravity"
     builtin: bool = True
 
     @property
@@ -86,6 +88,7 @@ ANTIGRAVITY: Final = Profile(
 # 5411f113). Endpoint: packages/core/src/code_assist/server.ts (CODE_ASSIST_ENDPOINT + "v1internal").
 # User-Agent: packages/core/src/core/contentGenerator.ts ("GeminiCLI/<version>/<model> (<platform>;
 # <arch>; terminal)"), version of the latest release tag v0.56.0. ideType: code_assist/setup.ts.
+# Envelope (user_prompt_id, request.session_id, no Antigravity fields): code_assist/converter.ts.
 GEMINI_CLI: Final = Profile(
     name="gemini-cli",
     client=OAuthClient(
@@ -101,6 +104,7 @@ GEMINI_CLI: Final = Profile(
     endpoints=("https://cloudcode-pa.googleapis.com/v1internal",),
     user_agent="GeminiCLI/0.56.0/{model} (linux; x64; terminal)",
     ide_type="IDE_UNSPECIFIED",
+    envelope="gemini-cli",
 )
 
 BUILTIN_PROFILES: Final = (ANTIGRAVITY, GEMINI_CLI)
@@ -116,6 +120,7 @@ def _custom(client: OAuthClient) -> Profile:
         endpoints=ANTIGRAVITY.endpoints,
         user_agent=ANTIGRAVITY.user_agent,
         ide_type=ANTIGRAVITY.ide_type,
+        envelope=ANTIGRAVITY.envelope,
         builtin=False,
     )
 

@@ -141,9 +141,8 @@ class Pipeline:
 
     # -- public entry points ----------------------------------------------------------------------
 
-    @staticmethod
     def _envelope(
-        call: Call, served: Served, session_key: str | None, account: Account, project: str
+        self, call: Call, served: Served, session_key: str | None, account: Account, project: str
     ) -> bytes:
         return envelope.wrap(
             call.request,
@@ -151,6 +150,7 @@ class Pipeline:
             project=project,
             session_id=envelope.session_id_for(session_key or account.id),
             request_type=call.request_type or _request_type(served.upstream_model),
+            style=self.pool.profile_of(account).envelope,
         )
 
     async def generate(self, call: Call) -> tuple[dict[str, Any], Served]:

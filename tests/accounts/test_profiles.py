@@ -179,6 +179,20 @@ def test_each_account_calls_upstream_as_its_profile(gateway_factory: GatewayFact
     }
     assert agents["ann@example.com"] == "antigravity/2.9.1 linux/amd64"
     assert agents["gus@example.com"] == "GeminiCLI/0.56.0/gemini-2.5-flash (linux; x64; terminal)"
+    bodies = {r.account_email: r.body for r in gateway.emulator.requests if r.method == "generateContent"}
+    assert bodies["ann@example.com"]["userAgent"] == "antigravity"
+    assert bodies["ann@example.com"]["request"]["sessionId"]
+    gus = bodies["gus@example.com"]
+    assert "userAgent" not in gus and "requestType" not in gus and "requestId" not in gus
+    assert (
+        gus["request"]["session_id"] and gus["user_prompt_id"] == gus["request"]["session_id"] + "########1"
+    )
+
+    stream = http.post(
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+    )
+    assert stream.status_code == 200 and "data: " in stream.text
 
 
 def test_setup_sends_the_profiles_ide_type_and_user_agent(
