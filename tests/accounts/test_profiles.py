@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
+import httpx2 as httpx
 import pytest
 
 from antigravity_gateway.accounts.pool import AccountPool
-from antigravity_gateway.accounts.profiles import ANTIGRAVITY, GEMINI_CLI, Profiles
+from antigravity_gateway.accounts.profiles import ANTIGRAVITY, GEMINI_CLI, Profile, Profiles
 from antigravity_gateway.emulator import Emulator, EmulatorServer
 from antigravity_gateway.errors import InvalidRequest, OAuthError
 from antigravity_gateway.settings import OAuthClient, Settings
@@ -210,3 +212,30 @@ def test_setup_sends_the_profiles_ide_type_and_user_agent(
     assert seen[("gus@example.com", "loadCodeAssist")][0] == "IDE_UNSPECIFIED"
     assert seen[("gus@example.com", "onboardUser")][1].startswith("GeminiCLI/0.56.0/")
     assert seen[("ann@example.com", "loadCodeAssist")] == ("ANTIGRAVITY", "antigravity/2.9.1 linux/amd64")
+
+
+# -- the dashboard's Google login, nothing configured ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("client", "profile"), [(None, ANTIGRAVITY), ("gemini-cli", GEMINI_CLI)])
+def test_dashboard_login_with_nothing_configured(
+    gateway_factory: GatewayFactory, client: str | None, profile: Profile
+) -> None:
+    gateway = gateway_factory([], oauth_client_id="", oauth_client_secret="")
+    gateway.emulator.add_account(make_account("kim@example.com", client_id=ANTIGRAVITY.client_id))
+    http = gateway.http()
+    body = {"login_hint": "kim@example.com"} | ({"client": client} if client else {})
+    started = http.post("/api/oauth/start", json=body)
+    assert started.status_code == 200, started.text
+    query = parse_qs(urlparse(started.json()["url"]).query)
+    assert query["client_id"] == [profile.client_id] and query["scope"] == [" ".join(profile.scopes)]
+    consent = httpx.get(started.json()["url"], follow_redirects=False)  # the emulator consents at once
+    back = http.get(consent.headers["location"], follow_redirects=False)
+    assert back.status_code == 303, back.text
+    (view,) = http.get("/api/accounts").json()
+    assert view["email"] == "kim@example.com" and view["client"] == profile.name
+    assert {r.body["client_id"] for r in gateway.emulator.requests if r.method == "token"} == {
+        profile.client_id
+    }
+    unknown = http.post("/api/oauth/start", json={"client": "nope"})
+    assert unknown.status_code == 400 and "antigravity, gemini-cli" in unknown.text
