@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from antigravity_gateway.errors import ClientTooOld, InvalidRequest
-from antigravity_gateway.settings import DEFAULT_UPSTREAM_ENDPOINTS, OAuthClient, Settings
+from antigravity_gateway.settings import (
+    DEFAULT_UPSTREAM_ENDPOINTS,
+    OAuthClient,
+    Settings,
+)
 from antigravity_gateway.upstream.client import Route
 
 __all__ = [

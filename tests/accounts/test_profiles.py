@@ -10,10 +10,10 @@ import httpx2 as httpx
 import pytest
 
 from antigravity_gateway.accounts.pool import AccountPool
-from antigravity_gateway.accounts.profiles import ANTIGRAVITY, GEMINI_CLI, Profile, Profiles
+from antigravity_gateway.accounts.profiles import ANTIGRAVITY, BUILTIN_PROFILES, GEMINI_CLI, Profile, Profiles
 from antigravity_gateway.emulator import Emulator, EmulatorServer
 from antigravity_gateway.errors import InvalidRequest, OAuthError
-from antigravity_gateway.settings import OAuthClient, Settings
+from antigravity_gateway.settings import BUILTIN_PROFILE_NAMES, OAuthClient, Settings
 from antigravity_gateway.store.base import Account
 from antigravity_gateway.store.sqlite import SQLiteStore
 from antigravity_gateway.upstream.client import UpstreamClient
@@ -61,6 +61,15 @@ def test_custom_clients_are_profiles_of_their_own(tmp_path: Path) -> None:
 def test_oauth_profile_chooses_the_default(tmp_path: Path) -> None:
     settings = _settings(tmp_path, oauth_client_id="mine", oauth_profile="gemini-cli")
     assert [p.name for p in Profiles(settings).all] == ["gemini-cli", "primary", "antigravity"]
+    team = [OAuthClient(id="team-id", secret="t", label="team")]
+    assert (
+        Profiles(_settings(tmp_path, oauth_clients=team, oauth_profile="team")).default.client_id == "team-id"
+    )
+    with pytest.raises(ValueError, match="unknown OAuth client profile 'nope'"):
+        _settings(tmp_path, oauth_profile="nope")
+    with pytest.raises(ValueError, match="unknown OAuth client profile 'primary'"):
+        _settings(tmp_path, oauth_profile="primary")  # no oauth_client_id set
+    assert tuple(p.name for p in BUILTIN_PROFILES) == BUILTIN_PROFILE_NAMES
 
 
 def test_request_details_come_from_the_profile_unless_set(tmp_path: Path) -> None:
