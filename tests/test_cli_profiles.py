@@ -94,3 +94,18 @@ def test_login_and_add_with_another_client(env: dict[str, str], emulator: Emulat
     assert [r.body["client_id"] for r in emulator.requests if r.method == "token"] == [GEMINI_CLI.client_id]
     unknown = CliRunner().invoke(main, ["accounts", "add", "--refresh-token", "1//xia", "--client", "nope"])
     assert unknown.exit_code == 1 and "antigravity, gemini-cli" in unknown.output
+
+
+def test_adding_an_account_when_google_says_the_client_is_too_old(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    emulator.add_account(make_account("old@example.com", client_id=ANTIGRAVITY.client_id))
+    emulator.min_client_version = (2, 10, 0)
+    refused = CliRunner().invoke(main, ["accounts", "add", "--refresh-token", "1//old"])
+    assert refused.exit_code == 1
+    assert "upstream_user_agent" in refused.output and "'antigravity'" in refused.output
+    assert "1//old" not in refused.output
+    emulator.min_client_version = None
+    assert CliRunner().invoke(main, ["accounts", "add", "--refresh-token", "1//old"]).exit_code == 0
+    (row,) = _listed(CliRunner())
+    assert row["status"] == "enabled"

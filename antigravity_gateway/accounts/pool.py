@@ -13,12 +13,12 @@ import logging
 import time
 
 from antigravity_gateway.accounts.oauth import OAuth
-from antigravity_gateway.accounts.profiles import Profile
+from antigravity_gateway.accounts.profiles import Profile, client_too_old
 from antigravity_gateway.accounts.project import setup_project
 from antigravity_gateway.errors import InvalidGrant, NotFound, ValidationRequired
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, AccountStatus, Store
-from antigravity_gateway.upstream.client import Route, UpstreamClient
+from antigravity_gateway.upstream.client import Route, UpstreamClient, UpstreamHTTPError
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,11 @@ class AccountPool:
                 route=self.route(account),
                 ide_type=self.profile_of(account).ide_type,
             )
+        except UpstreamHTTPError as exc:
+            if exc.error.kind == "client_too_old":  # the gateway's User-Agent: the account is fine
+                route = self.route(account)
+                raise client_too_old(self.profile_of(account), route.user_agent, exc.error.message) from None
+            raise
         except ValidationRequired as exc:
             await self.set_status(
                 account,
