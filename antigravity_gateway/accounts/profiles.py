@@ -17,7 +17,7 @@ label (the ``oauth_client_id`` one is ``primary``), with Antigravity's request d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from antigravity_gateway.errors import ClientTooOld, InvalidRequest
@@ -139,23 +139,30 @@ class Profiles:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        builtin_ids = {p.client_id for p in BUILTIN_PROFILES}
+        builtin = {p.client_id: p for p in BUILTIN_PROFILES}
         custom: list[Profile] = []
         for client in settings.all_oauth_clients:
-            if client.id not in builtin_ids and all(p.client_id != client.id for p in custom):
+            if client.id in builtin:  # a built-in client configured by hand: its secret, the built-in profile
+                known = builtin[client.id]
+                if client.secret and client.secret != known.client.secret:
+                    builtin[client.id] = replace(
+                        known, client=OAuthClient(id=client.id, secret=client.secret)
+                    )
+            elif all(p.client_id != client.id for p in custom):
                 custom.append(_custom(client))
+        self.builtin = list(builtin.values())
         self.custom = custom
         default = self.find(settings.oauth_profile) if settings.oauth_profile else None
         if default is None:
-            default = next((p for p in custom if p.client.label == PRIMARY), ANTIGRAVITY)
+            default = next((p for p in custom if p.client.label == PRIMARY), self.builtin[0])
         self.default = default
-        rest = [p for p in (*custom, *BUILTIN_PROFILES) if p is not default]
+        rest = [p for p in (*custom, *self.builtin) if p is not default]
         self.all: list[Profile] = [default, *rest]
         self._routes: dict[tuple[str, str], Route] = {}
 
     def find(self, name: str) -> Profile | None:
         """The profile named ``name`` (a built-in name, a custom client's label, or a client id)."""
-        for profile in (*BUILTIN_PROFILES, *self.custom):
+        for profile in (*self.builtin, *self.custom):
             if name in (profile.name, profile.client_id):
                 return profile
         return None

@@ -43,14 +43,17 @@ def test_custom_clients_are_profiles_of_their_own(tmp_path: Path) -> None:
         oauth_client_secret="s",
         oauth_clients=[
             OAuthClient(id="team", secret="t", label="team"),
-            OAuthClient(id=ANTIGRAVITY.client_id, secret="copied", label="copied"),  # a built-in, copied
+            OAuthClient(id=GEMINI_CLI.client_id, secret="newer", label="copied"),  # a built-in, by hand
         ],
     )
     profiles = Profiles(settings)
     # The configured primary client stays the default (existing setups keep logging in with it).
     assert [p.name for p in profiles.all] == ["primary", "team", "antigravity", "gemini-cli"]
     assert profiles.get("team").client.secret == "t" and not profiles.get("team").builtin
-    assert profiles.get("antigravity") is ANTIGRAVITY  # the built-in, not the copy
+    assert profiles.get("antigravity") is ANTIGRAVITY
+    by_hand = profiles.get("gemini-cli")  # the built-in profile, with the configured secret
+    assert by_hand.client.secret == "newer" and by_hand.envelope == "gemini-cli" and by_hand.builtin
+    assert profiles.find("copied") is None
     assert profiles.name_of("team") == "team" and profiles.name_of("gone") == "gone"
     assert profiles.name_of("") == "-"
     assert [p.name for p in profiles.ordered("team")] == ["team", "primary", "antigravity", "gemini-cli"]
