@@ -321,6 +321,16 @@ class AdminApi:
             state.login_flows = flows
         return flows
 
+    async def oauth_clients(self, request: Request) -> Response:
+        """The OAuth client profiles to choose from (names only: never a secret)."""
+        profiles = self._state(request).pool.oauth.profiles
+        return _json(
+            {
+                "default": profiles.default.name,
+                "clients": [{"name": p.name, "builtin": p.builtin} for p in profiles.all],
+            }
+        )
+
     async def oauth_start(self, request: Request) -> Response:
         body = await self._body(request)
         redirect = str(_public_url(request, request.url_for("oauth_callback")))
@@ -490,6 +500,7 @@ class AdminApi:
             Route("/accounts/{account_id}/enable", g(self.enable), methods=["POST"]),
             Route("/accounts/{account_id}/disable", g(self.disable), methods=["POST"]),
             Route("/accounts/{account_id}/quota", g(self.refresh_quota), methods=["POST"]),
+            Route("/oauth/clients", g(self.oauth_clients), methods=["GET"]),
             Route("/oauth/start", g(self.oauth_start), methods=["POST"]),
             Route("/oauth/callback", self.oauth_callback, methods=["GET"], name="oauth_callback"),
             Route("/oauth/complete", g(self.oauth_complete), methods=["POST"]),

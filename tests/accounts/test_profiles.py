@@ -236,6 +236,10 @@ def test_dashboard_login_with_nothing_configured(
     gateway = gateway_factory([], oauth_client_id="", oauth_client_secret="")
     gateway.emulator.add_account(make_account("kim@example.com", client_id=ANTIGRAVITY.client_id))
     http = gateway.http()
+    assert http.get("/api/oauth/clients").json() == {
+        "default": "antigravity",
+        "clients": [{"name": "antigravity", "builtin": True}, {"name": "gemini-cli", "builtin": True}],
+    }
     body = {"login_hint": "kim@example.com"} | ({"client": client} if client else {})
     started = http.post("/api/oauth/start", json=body)
     assert started.status_code == 200, started.text
