@@ -2,8 +2,9 @@
 
 v1internal calls go to each configured base URL in turn (method M is ``<base>:M``). The next base URL
 is tried on 408, 404, any 5xx or a network error; a 429 or another 4xx is the answer. An endpoint that
-says the client is too old (as a 4xx, or as a 200 whose answer is that message) is passed over too, and
-remembered for ``agw doctor`` (:meth:`UpstreamClient.client_too_old`). aiohttp
+says the client is too old (as a 4xx, or as a 200 whose answer is that message; a stream's first event
+is read by its caller) is passed over too, and remembered for ``agw doctor``
+(:meth:`UpstreamClient.client_too_old`). aiohttp
 exceptions never leave this module: they become :class:`~antigravity_gateway.errors.UpstreamUnavailable`
 or :class:`UpstreamHTTPError`.
 """
