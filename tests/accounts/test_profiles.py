@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx2 as httpx
 import pytest
 
+from antigravity_gateway.accounts.login import LoginFlows
+from antigravity_gateway.accounts.oauth import OAuth
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.accounts.profiles import ANTIGRAVITY, BUILTIN_PROFILES, GEMINI_CLI, Profile, Profiles
 from antigravity_gateway.emulator import Emulator, EmulatorServer
@@ -255,3 +257,17 @@ def test_dashboard_login_with_nothing_configured(
     }
     unknown = http.post("/api/oauth/start", json={"client": "nope"})
     assert unknown.status_code == 400 and "antigravity, gemini-cli" in unknown.text
+
+
+def test_the_default_login_link_is_googles_with_the_antigravity_client(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)  # nothing configured at all
+
+    async def link() -> str:
+        async with UpstreamClient(settings) as http:
+            return LoginFlows(OAuth(settings, http)).start("http://127.0.0.1:1/oauth2callback").url
+
+    url = asyncio.run(link())
+    assert url.startswith("https://accounts.google.com/o/oauth2/v2/auth?")
+    query = parse_qs(urlparse(url).query)
+    assert query["client_id"] == [ANTIGRAVITY.client_id] and query["code_challenge_method"] == ["S256"]
+    assert query["scope"][0].split() == list(ANTIGRAVITY.scopes)
