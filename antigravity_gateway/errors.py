@@ -12,7 +12,8 @@
     ├── Forbidden                     403 refused by the browser policy (Host, Origin) or the LAN posture
     ├── TooManyRequests               429 an address that failed too often waits (retry_after)
     ├── UpstreamError                 the upstream answered with an error that is passed on
-    │   └── UpstreamUnavailable       network errors / 5xx on every endpoint
+    │   ├── UpstreamUnavailable       network errors / 5xx on every endpoint
+    │   └── ClientTooOld              502 Google says the client (its User-Agent) is too old
     ├── NoAccountAvailable            503 no enabled account at all
     │   └── AllAccountsCoolingDown    429 every account is cooling down; retry_after = soonest recovery
     ├── AccountError                  problems with one account (CLI / admin paths)
@@ -125,6 +126,16 @@ class UpstreamError(GatewayError):
 
 class UpstreamUnavailable(UpstreamError):
     status = 503
+
+
+class ClientTooOld(UpstreamError):
+    """Google refuses the gateway's client as outdated: a setting to change, not the account's fault."""
+
+    status = 502
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("google_status", "FAILED_PRECONDITION")
+        super().__init__(message, **kwargs)
 
 
 class NoAccountAvailable(GatewayError):

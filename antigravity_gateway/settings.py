@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -32,6 +32,8 @@ DEFAULT_UPSTREAM_ENDPOINTS = [
 DEFAULT_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
 DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"
 DEFAULT_USERINFO_URL = "https://www.googleapis.com/oauth2/v2/userinfo"
+#: The built-in OAuth client profiles (``accounts/profiles.py``), for checking ``oauth_profile``.
+BUILTIN_PROFILE_NAMES = ("antigravity", "gemini-cli")
 
 
 def default_home() -> Path:
@@ -78,6 +80,7 @@ class Settings(BaseSettings):
     oauth_client_id: str = ""
     oauth_client_secret: str = ""
     oauth_clients: list[OAuthClient] = Field(default_factory=list)
+    oauth_profile: str = ""
 
     max_attempts: int = Field(default=3, ge=1, le=10)
     retry_max_wait: float = Field(default=5.0, ge=0)
@@ -110,6 +113,20 @@ class Settings(BaseSettings):
             value = [str(v).rstrip("/") for v in value]
             if not value:
                 raise ValueError("at least one upstream endpoint is required")
+        return value
+
+    @field_validator("oauth_profile")
+    @classmethod
+    def _profile(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        clients: list[OAuthClient] = info.data.get("oauth_clients") or []
+        known = [*BUILTIN_PROFILE_NAMES, *(c.label or c.id for c in clients)]
+        if info.data.get("oauth_client_id"):
+            known.append("primary")
+        if value not in known and all(value != c.id for c in clients):
+            raise ValueError(f"unknown OAuth client profile {value!r}: use one of {', '.join(known)}")
         return value
 
     @field_validator("allowed_hosts", mode="before")

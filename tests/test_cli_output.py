@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from antigravity_gateway.cli import main
 from antigravity_gateway.cli.table import Column, clean, table
-from tests.conftest import Gateway, GatewayFactory, make_account
+from tests.conftest import CLIENT_ID, Gateway, GatewayFactory, make_account
 
 
 @pytest.mark.parametrize(
@@ -109,11 +109,12 @@ def test_tables_wrap_words_to_the_terminal_width_instead_of_cutting_them(
 ) -> None:
     gateway = gateway_factory([make_account("alice@example.com")])
     monkeypatch.setenv("AGW_HOME", str(gateway.settings.home))
-    monkeypatch.setenv("COLUMNS", "70")
+    monkeypatch.setenv("AGW_OAUTH_CLIENT_ID", CLIENT_ID)  # the gateway's client: shown as profile "primary"
+    monkeypatch.setenv("COLUMNS", "80")  # a classic terminal; the natural width is 100
     listed = CliRunner().invoke(main, ["accounts", "list"]).output
     tier = gateway.accounts[0].tier_name
     assert len(tier) > 14  # "Gemini Code Assist for individuals": cut to "Gemini Code As" before
-    assert all(len(line) <= 70 for line in listed.splitlines()), listed
+    assert all(len(line) <= 80 for line in listed.splitlines()), listed
     assert all(word in listed.split() for word in tier.split()), listed  # whole words, wrapped
 
 

@@ -87,9 +87,10 @@ class ModelCatalog:
         token = await self.pool.access_token(account)
         project = await self.pool.ensure_project(account)
         body = orjson.dumps({"project": project})
-        data = await self.pool.http.call("fetchAvailableModels", body, token)
+        route = self.pool.route(account)
+        data = await self.pool.http.call("fetchAvailableModels", body, token, route=route)
         try:
-            summary = await self.pool.http.call("retrieveUserQuotaSummary", body, token)
+            summary = await self.pool.http.call("retrieveUserQuotaSummary", body, token, route=route)
         except (GatewayError, UpstreamHTTPError) as exc:
             logger.info("account %s: no quota summary (%s)", account.email, exc)
             summary = {}

@@ -18,12 +18,6 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from antigravity_gateway.accounts.oauth import OAuth
 from antigravity_gateway.errors import InvalidRequest, OAuthError
 
-SCOPES = (
-    "openid",
-    "https://www.googleapis.com/auth/cloud-platform",
-    "https://www.googleapis.com/auth/userinfo.email",
-    "https://www.googleapis.com/auth/userinfo.profile",
-)
 FLOW_TTL = 600.0
 MAX_FLOWS = 100  # pending logins kept at once; the oldest is forgotten first
 
@@ -65,23 +59,20 @@ class LoginFlows:
         self.oauth = oauth
         self._flows: dict[str, LoginFlow] = {}
 
-    def start(self, redirect_uri: str, *, login_hint: str = "") -> LoginFlow:
-        clients = self.oauth.clients_for()
-        if not clients:
-            raise OAuthError(
-                "no OAuth client is configured: set AGW_OAUTH_CLIENT_ID and AGW_OAUTH_CLIENT_SECRET "
-                "(see `agw help config oauth-clients`)",
-                error="no_client",
-            )
+    def start(self, redirect_uri: str, *, login_hint: str = "", client: str = "") -> LoginFlow:
+        """A new login through ``client`` (a profile name or a custom client's label; default: the
+        default profile), with that profile's scopes."""
+        profiles = self.oauth.profiles
+        profile = profiles.get(client) if client else profiles.default
         now = time.time()
         self._flows = {k: f for k, f in self._flows.items() if now - f.created < FLOW_TTL}
         state = secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(48)
         params = {
-            "client_id": clients[0].id,
+            "client_id": profile.client_id,
             "redirect_uri": redirect_uri,
             "response_type": "code",
-            "scope": " ".join(SCOPES),
+            "scope": " ".join(profile.scopes),
             "access_type": "offline",
             "prompt": "consent",
             "include_granted_scopes": "true",
@@ -92,7 +83,7 @@ class LoginFlows:
         if login_hint:
             params["login_hint"] = login_hint
         url = f"{self.oauth.settings.oauth_auth_url}?{urlencode(params)}"
-        flow = LoginFlow(state, verifier, redirect_uri, clients[0].id, url, now)
+        flow = LoginFlow(state, verifier, redirect_uri, profile.client_id, url, now)
         self._flows[state] = flow
         while len(self._flows) > MAX_FLOWS:
             del self._flows[next(iter(self._flows))]
@@ -111,9 +102,10 @@ class LoginFlows:
 
     async def refresh_token_for(self, flow: LoginFlow, code: str) -> str:
         """Exchange the code for tokens; return the refresh token."""
-        client = next((c for c in self.oauth.clients_for(flow.client_id) if c.id == flow.client_id), None)
-        if client is None:
+        profile = self.oauth.profiles.for_client_id(flow.client_id)
+        if profile is None:
             raise OAuthError("the OAuth client of this login is no longer configured")
+        client = profile.client
         form = {
             "grant_type": "authorization_code",
             "code": code,

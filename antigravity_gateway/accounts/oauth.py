@@ -1,8 +1,9 @@
 """Google OAuth for installed apps: refresh-token exchange and the userinfo call.
 
-A refresh token refreshes only with the OAuth client that issued it. The configured clients are tried
-in turn (the one that worked for this account last time first); ``invalid_client`` and
-``unauthorized_client`` move on to the next one, ``invalid_grant`` means the token is dead.
+A refresh token refreshes only with the OAuth client that issued it. The client profiles
+(:mod:`.profiles`: the built-in ones and the user's own clients) are tried in turn, the account's own
+profile (or the one asked for) first; ``invalid_client`` and ``unauthorized_client`` move on to the next
+one, ``invalid_grant`` means the token is dead.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from antigravity_gateway.accounts.profiles import Profile, Profiles, settings_key
 from antigravity_gateway.errors import InvalidGrant, OAuthError
-from antigravity_gateway.settings import OAuthClient, Settings
+from antigravity_gateway.settings import Settings
 from antigravity_gateway.upstream.client import UpstreamClient
 
 logger = logging.getLogger(__name__)
@@ -35,22 +37,21 @@ class OAuth:
     def __init__(self, settings: Settings, http: UpstreamClient) -> None:
         self.settings = settings
         self.http = http
+        self._profiles: tuple[tuple[object, ...], Profiles] | None = None
 
-    def clients_for(self, preferred_client_id: str = "") -> list[OAuthClient]:
-        clients = self.settings.all_oauth_clients
-        return sorted(clients, key=lambda c: c.id != preferred_client_id)
+    @property
+    def profiles(self) -> Profiles:
+        """The profiles of the current settings (live settings from config.toml may change them)."""
+        key = settings_key(self.settings)
+        if self._profiles is None or self._profiles[0] != key:
+            self._profiles = (key, Profiles(self.settings))
+        return self._profiles[1]
 
-    async def refresh(self, refresh_token: str, preferred_client_id: str = "") -> Grant:
-        clients = self.clients_for(preferred_client_id)
-        if not clients:
-            raise OAuthError(
-                "no OAuth client is configured: set AGW_OAUTH_CLIENT_ID and AGW_OAUTH_CLIENT_SECRET "
-                "(or oauth_clients in config.toml) to the client that issued your refresh token; "
-                "see `agw help config oauth-clients`",
-                error="no_client",
-            )
+    async def refresh(self, refresh_token: str, first: Profile | str | None = None) -> Grant:
+        """Refresh with ``first`` (a profile or the client id the account remembers), then the others."""
         refused: list[str] = []
-        for client in clients:
+        for profile in self.profiles.ordered(first):
+            client = profile.client
             form = {
                 "grant_type": "refresh_token",
                 "refresh_token": refresh_token,
@@ -70,15 +71,17 @@ class OAuth:
                 raise InvalidGrant(f"refresh token refused: invalid_grant ({description})", error=error)
             if error in _TRY_NEXT_CLIENT:
                 logger.info(
-                    "OAuth client %s refused the token (%s); trying the next client", client.id, error
+                    "OAuth client %s refused the token (%s); trying the next client", profile.name, error
                 )
-                refused.append(f"{client.label or client.id}: {error}")
+                refused.append(f"{profile.name}: {error}")
                 continue
             raise OAuthError(f"token endpoint answered {status}: {error} ({description})", error=error)
         raise OAuthError(
-            "no configured OAuth client accepts this refresh token ("
+            "no known OAuth client accepts this refresh token ("
             + "; ".join(refused)
-            + "). Add the client that issued it (AGW_OAUTH_CLIENT_ID / oauth_clients).",
+            + "). It was issued by another application's client: add that client "
+            "(AGW_OAUTH_CLIENT_ID / AGW_OAUTH_CLIENT_SECRET or oauth_clients; see "
+            "`agw help config oauth-clients`), or log in again with `agw accounts login`.",
             error="unauthorized_client",
         )
 

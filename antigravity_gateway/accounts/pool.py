@@ -13,11 +13,12 @@ import logging
 import time
 
 from antigravity_gateway.accounts.oauth import OAuth
+from antigravity_gateway.accounts.profiles import Profile, client_too_old
 from antigravity_gateway.accounts.project import setup_project
 from antigravity_gateway.errors import InvalidGrant, NotFound, ValidationRequired
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, AccountStatus, Store, https_url
-from antigravity_gateway.upstream.client import UpstreamClient
+from antigravity_gateway.upstream.client import Route, UpstreamClient, UpstreamHTTPError
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,15 @@ class AccountPool:
         account.validation_url = https_url(url)
         await self.save(account)
 
+    def profile_of(self, account: Account) -> Profile:
+        """The account's OAuth client profile (the default one while its client is not known yet)."""
+        profiles = self.oauth.profiles
+        return profiles.for_client_id(account.oauth_client_id) or profiles.default
+
+    def route(self, account: Account, model: str = "") -> Route:
+        """Where and as whom the account's v1internal calls go (its profile's endpoints and User-Agent)."""
+        return self.oauth.profiles.route(self.profile_of(account), model)
+
     # -- tokens -----------------------------------------------------------------------------------
 
     async def access_token(self, account: Account, *, stale: str | None = None) -> str:
@@ -130,7 +140,18 @@ class AccountPool:
     async def _setup_project(self, account: Account) -> None:
         token = await self.access_token(account)
         try:
-            info = await setup_project(self.http, token, poll_interval=self.settings.onboard_poll_interval)
+            info = await setup_project(
+                self.http,
+                token,
+                poll_interval=self.settings.onboard_poll_interval,
+                route=self.route(account),
+                ide_type=self.profile_of(account).ide_type,
+            )
+        except UpstreamHTTPError as exc:
+            if exc.error.kind == "client_too_old":  # the gateway's User-Agent: the account is fine
+                route = self.route(account)
+                raise client_too_old(self.profile_of(account), route.user_agent, exc.error.message) from None
+            raise
         except ValidationRequired as exc:
             await self.set_status(
                 account,
@@ -145,13 +166,16 @@ class AccountPool:
 
     # -- adding -----------------------------------------------------------------------------------
 
-    async def add(self, refresh_token: str, *, label: str = "") -> Account:
+    async def add(self, refresh_token: str, *, label: str = "", client: str = "") -> Account:
         """Check a refresh token end to end (refresh, email, project) and store the account.
 
-        Adding an email that is already in the pool updates that account instead of duplicating it.
+        ``client`` (a profile name, a custom client's label or a client id) is tried first, then the
+        other profiles. Adding an email that is already in the pool updates that account instead of
+        duplicating it.
         """
         refresh_token = refresh_token.strip()
-        grant = await self.oauth.refresh(refresh_token)
+        first = self.oauth.profiles.get(client) if client else None
+        grant = await self.oauth.refresh(refresh_token, first)
         info = await self.oauth.userinfo(grant.access_token)
         email = str(info["email"])
         account = next((a for a in self.accounts.values() if a.email == email), None)

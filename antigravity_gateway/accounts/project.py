@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from antigravity_gateway.errors import ProjectSetupError, ValidationRequired
-from antigravity_gateway.upstream.client import UpstreamClient
+from antigravity_gateway.upstream.client import Route, UpstreamClient
 
 _METADATA = {"ideType": "ANTIGRAVITY", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}
 _ONBOARD_TIMEOUT = 120.0
@@ -34,9 +34,19 @@ def _project_id(value: Any) -> str:
     return str(value or "")
 
 
-async def setup_project(http: UpstreamClient, token: str, *, poll_interval: float = 5.0) -> ProjectInfo:
-    """Return the account's project and tier, onboarding it first when it has no tier yet."""
-    load = await http.call("loadCodeAssist", orjson.dumps({"metadata": _METADATA}), token)
+async def setup_project(
+    http: UpstreamClient,
+    token: str,
+    *,
+    poll_interval: float = 5.0,
+    route: Route | None = None,
+    ide_type: str = "ANTIGRAVITY",
+) -> ProjectInfo:
+    """Return the account's project and tier, onboarding it first when it has no tier yet.
+
+    ``route`` and ``ide_type`` come from the account's OAuth client profile."""
+    metadata = {**_METADATA, "ideType": ide_type}
+    load = await http.call("loadCodeAssist", orjson.dumps({"metadata": metadata}), token, route=route)
     project = _project_id(load.get("cloudaicompanionProject"))
     current = load.get("currentTier")
     if isinstance(current, dict):
@@ -58,7 +68,7 @@ async def setup_project(http: UpstreamClient, token: str, *, poll_interval: floa
     allowed = [t for t in load.get("allowedTiers") or [] if isinstance(t, dict)]
     tier = next((t for t in allowed if t.get("isDefault")), None) or {"id": "legacy-tier", "name": "legacy"}
     tier_id = str(tier.get("id") or "legacy-tier")
-    body: dict[str, Any] = {"tierId": tier_id, "metadata": _METADATA}
+    body: dict[str, Any] = {"tierId": tier_id, "metadata": metadata}
     if tier_id != "free-tier":
         if not project:
             reasons = "; ".join(
@@ -69,14 +79,14 @@ async def setup_project(http: UpstreamClient, token: str, *, poll_interval: floa
                 + (f" ({reasons})" if reasons else "")
             )
         body["cloudaicompanionProject"] = project
-    operation, endpoint = await http.call_at("onboardUser", orjson.dumps(body), token)
+    operation, endpoint = await http.call_at("onboardUser", orjson.dumps(body), token, route=route)
     deadline = time.monotonic() + _ONBOARD_TIMEOUT
     while not operation.get("done"):
         name = operation.get("name")
         if not name or time.monotonic() > deadline:
             raise ProjectSetupError("onboarding did not finish; try again later")
         await asyncio.sleep(poll_interval)
-        operation = await http.get_operation(str(name), token, endpoint)
+        operation = await http.get_operation(str(name), token, endpoint, route=route)
     if operation.get("error"):
         raise ProjectSetupError(f"onboarding failed: {operation['error'].get('message', operation['error'])}")
     project = _project_id((operation.get("response") or {}).get("cloudaicompanionProject")) or project

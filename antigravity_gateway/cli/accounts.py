@@ -21,6 +21,7 @@ from aiohttp import web
 from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.login import LoginFlows, parse_response
 from antigravity_gateway.accounts.pool import AccountPool
+from antigravity_gateway.accounts.profiles import Profiles
 from antigravity_gateway.accounts.transfer import ImportResult, export_accounts, import_accounts, parse_import
 from antigravity_gateway.cli.base import fail, has_data, main, open_pool, quiet_library_logs, run_async
 from antigravity_gateway.cli.table import Column, clean, table, terminal_width
@@ -37,17 +38,24 @@ def accounts() -> None:
     """Manage the pool of Google accounts."""
 
 
+_CLIENT_HELP = (
+    "OAuth client profile: antigravity (the default), gemini-cli, or the label of a custom client "
+    "(oauth_clients; the oauth_client_id one is 'primary')."
+)
+
+
 @accounts.command("add")
 @click.option("--refresh-token", required=True, help="A Google OAuth refresh token (1//...).")
 @click.option("--label", default="", help="A label to show next to the account.")
-def accounts_add(refresh_token: str, label: str) -> None:
+@click.option("--client", default="", help=_CLIENT_HELP + " Tried first; the others follow.")
+def accounts_add(refresh_token: str, label: str, client: str) -> None:
     """Check a refresh token (token, email, project) and add the account. Exit 0 only if it works."""
     settings = load_settings()
 
     async def run() -> Account:
         async with open_pool(settings) as pool:
             try:
-                account = await pool.add(refresh_token, label=label)
+                account = await pool.add(refresh_token, label=label, client=client)
             except ValidationRequired as exc:
                 fail(
                     f"{exc.message}. Open {https_url(exc.validation_url) or 'the link Google gives'} and add the account again."
@@ -88,10 +96,12 @@ def accounts_list(as_json: bool) -> None:
             return list(pool.accounts.values()), await pool.store.list_cooldowns()
 
     rows, cooldowns = run_async(run())
+    profiles = Profiles(settings)
     if as_json:
         data = []
         for account in rows:
             view = account.public_dict()
+            view["client"] = profiles.name_of(account.oauth_client_id)
             view["cooldowns"] = [
                 {"model": c.model, "until": c.until, "reason": c.reason, "message": c.message}
                 for c in cooldowns
@@ -109,6 +119,7 @@ def accounts_list(as_json: bool) -> None:
         Column("ID"),
         Column("EMAIL"),
         Column("LABEL", wrap=True),
+        Column("CLIENT", wrap=True),
         Column("TIER", wrap=True),
         Column("STATUS"),
         Column("REASON", wrap=True),
@@ -118,12 +129,15 @@ def accounts_list(as_json: bool) -> None:
         reason = a.status_reason + (f" (verify: {a.validation_url})" if a.validation_url else "")
         if a.status_until and a.status != "enabled":
             reason += f"; retried after {_when(a.status_until)}"
-        cells.append([a.id, a.email, a.label or "-", a.tier_name or a.tier_id or "-", a.status, reason])
+        client = profiles.name_of(a.oauth_client_id)
+        cells.append(
+            [a.id, a.email, a.label or "-", client, a.tier_name or a.tier_id or "-", a.status, reason]
+        )
         for c in cooldowns:
             if c.account_id == a.id:
                 model = "all models" if c.model == "*" else c.model
                 cells.append(
-                    ["", "", "", "", "", f"cooling down for {model} until {_when(c.until)}: {c.reason}"]
+                    ["", "", "", "", "", "", f"cooling down for {model} until {_when(c.until)}: {c.reason}"]
                 )
     for line in table(columns, cells):
         click.echo(line)
@@ -230,7 +244,8 @@ def _bar(fraction: float | None, width: int = 20) -> str:
     "--port", default=0, type=int, help="Loopback port for Google's redirect (default: any free one)."
 )
 @click.option("--login-hint", default="", help="The Google account to preselect (email).")
-def accounts_login(no_browser: bool, port: int, login_hint: str) -> None:
+@click.option("--client", default="", help=_CLIENT_HELP)
+def accounts_login(no_browser: bool, port: int, login_hint: str, client: str) -> None:
     """Add an account by logging in with Google (works over SSH: paste the redirected URL or the code)."""
     settings = load_settings()
 
@@ -238,7 +253,7 @@ def accounts_login(no_browser: bool, port: int, login_hint: str) -> None:
         async with open_pool(settings) as pool:
             flows = LoginFlows(pool.oauth)
             async with loopback_receiver(port) as (redirect_uri, received):
-                flow = flows.start(redirect_uri, login_hint=login_hint)
+                flow = flows.start(redirect_uri, login_hint=login_hint, client=client)
                 click.echo("Open this link in a browser and allow access:\n")
                 click.echo(f"  {flow.url}\n")
                 if not no_browser and _has_browser():
@@ -249,8 +264,9 @@ def accounts_login(no_browser: bool, port: int, login_hint: str) -> None:
                 )
                 response = await _first_of(received, _read_line("Redirected URL or code: "))
             code, state = parse_response(response)
-            token = await flows.refresh_token_for(flows.take(state or flow.state), code)
-            account = await pool.add(token)
+            taken = flows.take(state or flow.state)
+            token = await flows.refresh_token_for(taken, code)
+            account = await pool.add(token, client=taken.client_id)
             with contextlib.suppress(GatewayError, UpstreamHTTPError):
                 await ModelCatalog(pool).refresh(account)
             return account

@@ -14,6 +14,8 @@ Retry policy, at most ``max_attempts`` upstream attempts per request:
 - 403: the account is set aside (verification link kept when Google asks for one); next account.
 - 5xx and network errors (after endpoint fallback): next account.
 - Other 4xx: the client's own error, answered as is.
+- "This client is too old" (a 4xx, or a 200 whose answer is that message): answered at once with an
+  error naming ``upstream_user_agent``; no account cools down for it.
 
 Streams are retried the same way until their first event has arrived; after that an error ends the
 stream (the adapter renders it in its protocol).
@@ -34,6 +36,7 @@ import orjson
 
 from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.pool import VALIDATION_RETRY_SECONDS, AccountPool
+from antigravity_gateway.accounts.profiles import client_too_old
 from antigravity_gateway.accounts.scheduler import ANY_MODEL, Scheduler
 from antigravity_gateway.core.limits import MAX_MODEL_NAME, check_model_name, check_request
 from antigravity_gateway.core.models_map import resolve_model, strip_model_prefix
@@ -57,7 +60,13 @@ from antigravity_gateway.upstream.client import (
     UpstreamHTTPError,
     is_entity_not_found,
 )
-from antigravity_gateway.upstream.rpc_error import RpcError, parse_error, public_details
+from antigravity_gateway.upstream.rpc_error import (
+    RpcError,
+    parse_error,
+    public_details,
+    too_old_error,
+    too_old_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +169,8 @@ class Pipeline:
 
     # -- public entry points ----------------------------------------------------------------------
 
-    @staticmethod
     def _envelope(
-        call: Call, served: Served, session_key: str | None, account: Account, project: str
+        self, call: Call, served: Served, session_key: str | None, account: Account, project: str
     ) -> bytes:
         return envelope.wrap(
             call.request,
@@ -170,6 +178,7 @@ class Pipeline:
             project=project,
             session_id=envelope.session_id_for(session_key or account.id),
             request_type=call.request_type or _request_type(served.upstream_model),
+            style=self.pool.profile_of(account).envelope,
         )
 
     async def generate(self, call: Call) -> tuple[dict[str, Any], Served]:
@@ -179,7 +188,8 @@ class Pipeline:
 
         async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
             body = self._envelope(call, served, session_key, account, project)
-            response = envelope.unwrap(await self.http.call("generateContent", body, token))
+            route = self.pool.route(account, served.upstream_model)
+            response = envelope.unwrap(await self.http.call("generateContent", body, token, route=route))
             served.first_byte()
             served.usage(response)
             return response
@@ -195,7 +205,8 @@ class Pipeline:
 
         async def attempt(account: Account, token: str, project: str) -> EventStream:
             body = self._envelope(call, served, session_key, account, project)
-            upstream = await self.http.open_stream("streamGenerateContent", body, token)
+            route = self.pool.route(account, served.upstream_model)
+            upstream = await self.http.open_stream("streamGenerateContent", body, token, route=route)
             events = _events(upstream, self.settings.max_stream_event_bytes)
             try:
                 first = await events.__anext__()
@@ -204,6 +215,10 @@ class Pipeline:
             except BaseException:
                 await events.aclose()
                 raise
+            if (said := too_old_message(first)) is not None:  # a 200 that says the client is too old
+                await events.aclose()
+                self.http.note_too_old(said, route.user_agent, upstream.endpoint)
+                raise UpstreamHTTPError(too_old_error(said), upstream.endpoint)
             served.first_byte()
             served.release = functools.partial(self.scheduler.finished, account)
             return EventStream(first, events, served)
@@ -217,7 +232,8 @@ class Pipeline:
 
         async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
             body = envelope.wrap_count_tokens(request, model=served.upstream_model)
-            answer = await self.http.call("countTokens", body, token)
+            route = self.pool.route(account, served.upstream_model)
+            answer = await self.http.call("countTokens", body, token, route=route)
             return envelope.unwrap(answer) if "response" in answer else dict(answer)
 
         result = await self._with_accounts(served, None, attempt)
@@ -286,6 +302,11 @@ class Pipeline:
                 last = exc
             except UpstreamHTTPError as exc:
                 error = exc.error
+                if error.kind == "client_too_old":  # the gateway's User-Agent, not the account: no cooldown
+                    route = self.pool.route(account, model)
+                    raise client_too_old(
+                        self.pool.profile_of(account), route.user_agent, error.message
+                    ) from None
                 last = _upstream_error(error)
                 if not await self._after_error(account, model, error, token, refreshed, excluded, failed):
                     if is_entity_not_found(error):

@@ -12,7 +12,8 @@
 ``POST /__emulator/revoke``    ``{"refresh_token"}``
 ``POST /__emulator/expire``    ``{"email"?}`` expire issued access tokens
 ``POST /__emulator/access_token``  ``{"email"}`` -> ``{"access_token"}`` (no OAuth round trip)
-``GET|POST /__emulator/settings``  ``chunk_delay``, ``onboard_polls``, ``deprecated_models``
+``GET|POST /__emulator/settings``  ``chunk_delay``, ``onboard_polls``, ``deprecated_models``,
+                               ``min_client_version`` ("2.10.0" or null), ``too_old_status``
 ===========================  ==========================================================
 
 Control calls are recorded with endpoint ``"control"`` except reads/clears of the request log and
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["PREFIX", "ControlHandlers"]
 
 PREFIX: Final = "/__emulator"
+_SETTINGS: Final = frozenset(
+    {"chunk_delay", "onboard_polls", "deprecated_models", "min_client_version", "too_old_status"}
+)
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -174,6 +178,10 @@ class ControlHandlers:
             "chunk_delay": emu.chunk_delay,
             "onboard_polls": emu.onboard_polls,
             "deprecated_models": emu.deprecated_models,
+            "min_client_version": (
+                ".".join(str(n) for n in emu.min_client_version) if emu.min_client_version else None
+            ),
+            "too_old_status": emu.too_old_status,
         }
 
     def get_settings(self, _: dict[str, Any]) -> tuple[int, Any]:
@@ -181,7 +189,7 @@ class ControlHandlers:
 
     def set_settings(self, data: dict[str, Any]) -> tuple[int, Any]:
         emu = self.emu
-        unknown = sorted(set(data) - {"chunk_delay", "onboard_polls", "deprecated_models"})
+        unknown = sorted(set(data) - _SETTINGS)
         if unknown:
             raise _BadRequest(f"unknown settings: {', '.join(unknown)}")
         if "chunk_delay" in data:
@@ -192,4 +200,12 @@ class ControlHandlers:
             if not isinstance(data["deprecated_models"], dict):
                 raise _BadRequest("deprecated_models must be an object")
             emu.deprecated_models = data["deprecated_models"]
+        if "min_client_version" in data:
+            version = data["min_client_version"]
+            try:
+                emu.min_client_version = tuple(int(n) for n in str(version).split(".")) if version else None
+            except ValueError:
+                raise _BadRequest("min_client_version must look like 2.10.0 (or be null)") from None
+        if "too_old_status" in data:
+            emu.too_old_status = int(data["too_old_status"])
         return 200, self._settings()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from antigravity_gateway.accounts.profiles import BUILTIN_PROFILES
 from antigravity_gateway.emulator.catalog import DEFAULT_DEPRECATED_MODELS, DEFAULT_MODELS
 from antigravity_gateway.emulator.faults import Fault
 from antigravity_gateway.emulator.signatures import ThoughtSigner
@@ -168,6 +169,8 @@ class AuthCode:
 class _Settings:
     chunk_delay: float = 0.0
     onboard_polls: int = 1
+    min_client_version: tuple[int, ...] | None = None
+    too_old_status: int = 400
     deprecated_models: dict[str, dict[str, str]] = field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_DEPRECATED_MODELS.items()}
     )
@@ -185,8 +188,11 @@ class Emulator:
     """Pure state plus an aiohttp app factory for the emulated Google OAuth + v1internal APIs.
 
     Attributes tests may set at any time: ``chunk_delay`` (seconds between streamed chunks),
-    ``onboard_polls`` (operation polls answered ``done: false`` before onboarding completes) and
-    ``deprecated_models`` (the ``deprecatedModelIds`` map).
+    ``onboard_polls`` (operation polls answered ``done: false`` before onboarding completes),
+    ``deprecated_models`` (the ``deprecatedModelIds`` map), ``min_client_version`` (e.g. ``(2, 10, 0)``:
+    v1internal refuses an Antigravity ``User-Agent`` of an older version with "This version of
+    Antigravity is no longer supported") and ``too_old_status`` (how: that status with an error body,
+    or ``200`` with the message as the answer, the way Google sometimes sends it).
     """
 
     def __init__(self, *, max_recorded_requests: int | None = 100_000) -> None:
@@ -200,7 +206,10 @@ class Emulator:
         self.chunk_delay: float = settings.chunk_delay
         self.onboard_polls: int = settings.onboard_polls
         self.deprecated_models: dict[str, dict[str, str]] = settings.deprecated_models
-        self.clients: dict[str, str] = {}
+        self.min_client_version: tuple[int, ...] | None = settings.min_client_version
+        self.too_old_status: int = settings.too_old_status
+        # Google knows the installed-app clients that applications publish (the built-in profiles).
+        self.clients: dict[str, str] = {p.client_id: p.client.secret for p in BUILTIN_PROFILES}
         self.accounts_by_email: dict[str, EmulatorAccount] = {}
         self.operations: dict[str, Operation] = {}
         self.auth_codes: dict[str, AuthCode] = {}
@@ -287,7 +296,8 @@ class Emulator:
             self._requests.clear()
 
     def reset(self) -> None:
-        """Forget everything: clients, accounts, tokens, quota, operations, faults, requests, settings."""
+        """Forget everything: clients (but the published ones), accounts, tokens, quota, operations,
+        faults, requests, settings."""
         with self.lock:
             self._init_state()
 

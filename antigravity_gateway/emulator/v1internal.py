@@ -135,6 +135,12 @@ _ONBOARD_RESPONSE_TYPE: Final = (
 Handler = Callable[[Call, "EmulatorAccount", Any], Awaitable[web.StreamResponse]]
 
 
+TOO_OLD_MESSAGE: Final = (
+    "This version of Antigravity is no longer supported. Please update to receive the latest features!"
+)
+_ANTIGRAVITY_VERSION: Final = re.compile(r"antigravity/(?:hub/|cli/)?(\d+(?:\.\d+)*)", re.IGNORECASE)
+
+
 def _permission_denied(project: str) -> RpcError:
     return RpcError(
         403,
@@ -307,6 +313,8 @@ class V1InternalHandlers:
             return call.respond(404, status_body(404, f"Method not found: {method}", "NOT_FOUND"))
         if account is None:
             return call.respond(401, status_body(401, UNAUTHENTICATED_MESSAGE, "UNAUTHENTICATED"))
+        if self._too_old(request.headers.get("User-Agent", "")):
+            return await self._refuse_old_client(call, method, model, request.query.get("alt") == "sse")
         fault = call.post_fault(model, streaming)
         cut: int | None = None
         if fault is not None:
@@ -326,6 +334,29 @@ class V1InternalHandlers:
             return await handler(call, account, body)
         except RpcError as exc:
             return call.respond(exc.code, exc.body, exc.headers)
+
+    def _too_old(self, user_agent: str) -> bool:
+        """An Antigravity User-Agent (``antigravity/[hub/|cli/]X.Y.Z ...``) below ``min_client_version``."""
+        minimum = self.emu.min_client_version
+        if minimum is None:
+            return False
+        found = _ANTIGRAVITY_VERSION.match(user_agent)
+        return found is not None and tuple(int(n) for n in found.group(1).split(".")) < minimum
+
+    async def _refuse_old_client(
+        self, call: Call, method: str, model: str | None, sse: bool
+    ) -> web.StreamResponse:
+        status = self.emu.too_old_status
+        if status != 200:
+            return call.respond(status, status_body(status, TOO_OLD_MESSAGE, "FAILED_PRECONDITION"))
+        if method not in ("generateContent", "streamGenerateContent"):
+            return call.respond(200, status_body(400, TOO_OLD_MESSAGE, "FAILED_PRECONDITION"))
+        usage = {"promptTokenCount": 0, "candidatesTokenCount": 0, "totalTokenCount": 0}
+        response = response_payload([{"text": TOO_OLD_MESSAGE}], True, usage, model or "", "too-old")
+        trace = secrets.token_hex(8)
+        if method == "streamGenerateContent":
+            return await self._stream(call, [{"response": response, "traceId": trace}], sse, None, trace)
+        return call.respond(200, {"response": response, "traceId": trace})
 
     @staticmethod
     def _model_of(method: str, body: Any) -> str | None:

@@ -7,9 +7,9 @@ the ``n`` calls in parallel). Mapping:
   any other name is used as given (it must resolve to an image model).
 - ``size``: ``WxH`` → the nearest supported aspect ratio (``1024x1024`` → 1:1, ``1792x1024`` → 16:9,
   ``1536x1024`` → 3:2); ``W:H`` as is; ``auto`` → the model's default.
-- ``quality`` → ``imageConfig.imageSize``: ``low``/``standard`` → 1K, ``medium``/``hd`` → 2K,
-  ``high``/``xhigh``/``max`` → 4K, ``auto`` → the model's default; the non-standard ``image_size``
-  (``1K``/``2K``/``4K``) wins over ``quality``.
+- ``quality`` → ``imageConfig.imageSize``, like Antigravity Tools: ``standard``/``low``/``1k`` → 1K,
+  ``medium``/``2k`` → 2K, ``hd``/``high``/``4k`` (and ``xhigh``/``max``) → 4K, ``auto`` → the model's
+  default; the non-standard ``image_size`` (``1K``/``2K``/``4K``) wins over ``quality``.
 - ``response_format``: ``b64_json`` (default) or ``url``, which is a ``data:`` URI (nothing is stored).
 - ``style``, ``background``, ``output_format``, ``moderation``: accepted and ignored (the images
   come back as the model makes them, PNG today).

@@ -500,13 +500,19 @@ def strip_for_image_model(request: dict[str, Any]) -> None:
 ASPECT_RATIOS: Final = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "5:4", "4:5", "21:9")
 
 
-#: ``quality`` → ``imageConfig.imageSize``. ``auto`` and unknown values leave the model's default.
+#: ``quality`` (any case) → ``imageConfig.imageSize``, as Antigravity Tools maps it (hd/4k → 4K,
+#: medium/2k → 2K, standard/1k → 1K: lbjlaq/Antigravity-Manager, mappers/common_utils.rs) so that a user
+#: moving from that app gets the same images; plus OpenAI's own low/medium/high. ``auto`` leaves the
+#: model's default.
 IMAGE_QUALITY: Final[dict[str, str]] = {
     "low": "1K",
     "standard": "1K",
+    "1k": "1K",
     "medium": "2K",
-    "hd": "2K",
+    "2k": "2K",
+    "hd": "4K",
     "high": "4K",
+    "4k": "4K",
     "xhigh": "4K",
     "max": "4K",
 }
@@ -552,8 +558,8 @@ def image_config(body: Mapping[str, Any]) -> dict[str, Any]:
                 f"Invalid value for 'image_size': {explicit!r}. Supported: 1K, 2K, 4K.", "image_size"
             )
         config["imageSize"] = explicit.upper()
-    elif quality is not None and quality in IMAGE_QUALITY:
-        config["imageSize"] = IMAGE_QUALITY[quality]
+    elif quality is not None and quality.lower() in IMAGE_QUALITY:
+        config["imageSize"] = IMAGE_QUALITY[quality.lower()]
     elif quality not in (None, "auto"):
         raise invalid(
             f"Invalid value for 'quality': {quality!r}. Supported: auto, " + ", ".join(IMAGE_QUALITY) + ".",

@@ -2,7 +2,10 @@
 
 v1internal calls go to each configured base URL in turn (method M is ``<base>:M``). The next base URL
 is tried on 408, 404, any 5xx or a network error; a 429 or another 4xx is the answer, and so is a 404
-for an entity the request names (an unknown model: "Requested entity was not found."). aiohttp
+for an entity the request names (an unknown model: "Requested entity was not found."). An endpoint that
+says the client is too old (as a 4xx, or as a 200 whose answer is that message; a stream's first event
+is read by its caller) is passed over too, and remembered for ``agw doctor``
+(:meth:`UpstreamClient.client_too_old`). aiohttp
 exceptions never leave this module: they become :class:`~antigravity_gateway.errors.UpstreamUnavailable`
 or :class:`UpstreamHTTPError`.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +26,7 @@ from aiohttp.payload import BytesPayload
 
 from antigravity_gateway.errors import UpstreamUnavailable
 from antigravity_gateway.settings import Settings
-from antigravity_gateway.upstream.rpc_error import RpcError, parse_error
+from antigravity_gateway.upstream.rpc_error import RpcError, parse_error, too_old_error, too_old_message
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,25 @@ class UpstreamHTTPError(Exception):
         super().__init__(f"{error.http_status} {error.status}: {error.message}")
         self.error = error
         self.endpoint = endpoint
+
+
+@dataclass(slots=True, frozen=True)
+class TooOld:
+    """Google said the client is too old: what it said, to which ``User-Agent``, where and when."""
+
+    message: str
+    user_agent: str
+    endpoint: str
+    at: float
+
+
+@dataclass(slots=True, frozen=True)
+class Route:
+    """Where and as whom an account's calls go: its OAuth client profile's v1internal base URLs (in
+    fallback order) and upstream ``User-Agent``. Without one, the settings' are used."""
+
+    endpoints: tuple[str, ...]
+    user_agent: str
 
 
 @dataclass(slots=True)
@@ -80,6 +103,7 @@ class UpstreamClient:
         self.settings = settings
         self.endpoints = list(settings.upstream_endpoints)
         self._session: aiohttp.ClientSession | None = None
+        self._too_old: TooOld | None = None
         self._headers = {
             "Content-Type": "application/json",
             "User-Agent": settings.upstream_user_agent,
@@ -114,47 +138,96 @@ class UpstreamClient:
             raise RuntimeError("UpstreamClient is not open")
         return self._session
 
-    def _auth(self, token: str) -> dict[str, str]:
-        return {**self._headers, "Authorization": f"Bearer {token}"}
+    def client_too_old(self) -> TooOld | None:
+        """Whether the last v1internal answer said the client is too old (``None``: it did not)."""
+        return self._too_old
 
-    async def call(self, method: str, body: bytes, token: str) -> Any:
+    def note_too_old(self, message: str, user_agent: str, endpoint: str) -> None:
+        """Remember that an answer said the client is too old (streams are read by the caller)."""
+        logger.warning(
+            "upstream at %s says the client is too old (User-Agent %r): %s", endpoint, user_agent, message
+        )
+        self._too_old = TooOld(message, user_agent, endpoint, time.time())
+
+    def _auth(self, token: str, route: Route | None = None) -> dict[str, str]:
+        headers = {**self._headers, "Authorization": f"Bearer {token}"}
+        if route is not None:
+            headers["User-Agent"] = route.user_agent
+        return headers
+
+    async def call(self, method: str, body: bytes, token: str, *, route: Route | None = None) -> Any:
         """POST a v1internal method and return its JSON answer (endpoint fallback included)."""
-        data, _ = await self.call_at(method, body, token)
+        data, _ = await self.call_at(method, body, token, route=route)
         return data
 
-    async def call_at(self, method: str, body: bytes, token: str) -> tuple[Any, str]:
+    async def call_at(
+        self, method: str, body: bytes, token: str, *, route: Route | None = None
+    ) -> tuple[Any, str]:
         """Like :meth:`call`, also returning the base URL that answered (operations live there)."""
-        resp, base = await self._post(method, body, token, stream=False)
-        try:
-            data = await resp.read()
-            return (orjson.loads(data) if data else {}), base
-        except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
-            raise UpstreamUnavailable(
-                f"reading the answer of {method} at {base} failed: {_describe(exc)}"
-            ) from exc
-        finally:
-            resp.release()
+        endpoints = list(route.endpoints if route is not None else self.endpoints)
+        too_old: UpstreamHTTPError | None = None
+        while endpoints:
+            resp, base = await self._post(method, body, token, stream=False, route=route, endpoints=endpoints)
+            data = b""
+            try:
+                data = await resp.read()
+                answer: Any = orjson.loads(data) if data else {}
+            except orjson.JSONDecodeError as exc:
+                answer = data  # maybe a plain-text "this client is too old"
+                if too_old_message(data) is None:
+                    raise UpstreamUnavailable(
+                        f"reading the answer of {method} at {base} failed: {_describe(exc)}"
+                    ) from exc
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise UpstreamUnavailable(
+                    f"reading the answer of {method} at {base} failed: {_describe(exc)}"
+                ) from exc
+            finally:
+                resp.release()
+            message = too_old_message(answer)
+            if message is None:
+                self._too_old = None
+                return answer, base
+            self.note_too_old(message, self._auth(token, route)["User-Agent"], base)
+            too_old = UpstreamHTTPError(too_old_error(message), base)
+            endpoints = endpoints[endpoints.index(base) + 1 :]
+        assert too_old is not None
+        raise too_old
 
-    async def open_stream(self, method: str, body: bytes, token: str) -> StreamResponse:
+    async def open_stream(
+        self, method: str, body: bytes, token: str, *, route: Route | None = None
+    ) -> StreamResponse:
         """POST ``<base>:<method>?alt=sse`` and return the open stream of the first endpoint that accepts it."""
-        resp, base = await self._post(method, body, token, stream=True)
+        resp, base = await self._post(method, body, token, stream=True, route=route)
         return StreamResponse(resp, base)
 
     async def _post(
-        self, method: str, body: bytes, token: str, *, stream: bool
+        self,
+        method: str,
+        body: bytes,
+        token: str,
+        *,
+        stream: bool,
+        route: Route | None = None,
+        endpoints: list[str] | None = None,
     ) -> tuple[aiohttp.ClientResponse, str]:
         """The open 200 answer of the first endpoint that gives one (the caller reads and releases it).
 
-        The next endpoint is tried on a network error, 408, 404 or 5xx; any other error is raised.
+        The next endpoint is tried on a network error, 408, 404, 5xx or "the client is too old"; any
+        other error is raised.
         """
         last_network = ""
         last_error: UpstreamHTTPError | None = None
-        for base in self.endpoints:
+        too_old: UpstreamHTTPError | None = None
+        headers = self._auth(token, route)
+        if endpoints is None:
+            endpoints = list(route.endpoints if route is not None else self.endpoints)
+        for base in endpoints:
             url = f"{base}:{method}?alt=sse" if stream else f"{base}:{method}"
             try:
                 # A ready payload skips aiohttp's payload-type lookup (measurable on the hot path).
                 resp = await self.session.post(
-                    url, data=BytesPayload(body, content_type="application/json"), headers=self._auth(token)
+                    url, data=BytesPayload(body, content_type="application/json"), headers=headers
                 )
             except (TimeoutError, aiohttp.ClientError) as exc:
                 last_network = _describe(exc)
@@ -167,6 +240,8 @@ class UpstreamClient:
                 )
                 continue
             if resp.status == 200:
+                if stream:
+                    self._too_old = None  # the caller reads the first event and says otherwise
                 return resp, base
             try:
                 data = await resp.read()
@@ -175,6 +250,10 @@ class UpstreamClient:
             finally:
                 resp.release()
             error = UpstreamHTTPError(parse_error(resp.status, data, resp.headers), base)
+            if error.error.kind == "client_too_old":
+                self.note_too_old(error.error.message, headers["User-Agent"], base)
+                too_old = error
+                continue
             if (resp.status not in _FALLBACK_STATUSES and resp.status < 500) or is_entity_not_found(
                 error.error
             ):
@@ -183,14 +262,16 @@ class UpstreamClient:
                 "upstream %s answered %s at %s%s", method, resp.status, base, _next_hint(base, self.endpoints)
             )
             last_error = error
+        if too_old is not None:
+            raise too_old
         if last_error is not None:
             raise last_error
         raise UpstreamUnavailable(f"no upstream endpoint answered {method}: {last_network}")
 
-    async def get_operation(self, name: str, token: str, endpoint: str) -> Any:
+    async def get_operation(self, name: str, token: str, endpoint: str, *, route: Route | None = None) -> Any:
         """GET a long-running operation (``operations/...``) from the endpoint that created it."""
         try:
-            async with self.session.get(f"{endpoint}/{name}", headers=self._auth(token)) as resp:
+            async with self.session.get(f"{endpoint}/{name}", headers=self._auth(token, route)) as resp:
                 data = await resp.read()
                 if resp.status != 200:
                     raise UpstreamHTTPError(parse_error(resp.status, data, resp.headers), endpoint)

@@ -6,6 +6,14 @@ Request::
      "requestType": "agent" | "image_gen", "userAgent": "antigravity",
      "request": {<GenerateContentRequest>, "sessionId": <conversation id>}}
 
+gemini-cli's own form (the ``gemini-cli`` OAuth client profile; google-gemini/gemini-cli
+``packages/core/src/code_assist/converter.ts``) has no Antigravity fields::
+
+    {"model": <upstream id>, "project": <project>, "user_prompt_id": "<session>########<turn>",
+     "request": {<GenerateContentRequest>, "session_id": <conversation id>}}
+
+(``requestType: "image_gen"`` is kept for image models, which only take requests of that type.)
+
 Answer: ``{"response": {<GenerateContentResponse>}, "traceId": ...}``; the trace id becomes the
 ``responseId`` when the response has none.
 """
@@ -38,9 +46,23 @@ def request_id(request_type: str) -> str:
     return f"agent/{int(time.time() * 1000)}/{random.getrandbits(32):08x}"
 
 
-def wrap(request: dict[str, Any], *, model: str, project: str, session_id: str, request_type: str) -> bytes:
-    """Serialise the envelope for generateContent / streamGenerateContent. ``request`` is not mutated."""
+def wrap(
+    request: dict[str, Any],
+    *,
+    model: str,
+    project: str,
+    session_id: str,
+    request_type: str,
+    style: str = "antigravity",
+) -> bytes:
+    """Serialise the envelope for generateContent / streamGenerateContent. ``request`` is not mutated.
+
+    ``style``: ``"antigravity"`` or ``"gemini-cli"`` (the account's OAuth client profile's)."""
     inner = {k: v for k, v in request.items() if k not in _DROP_FROM_REQUEST}
+    if style == "gemini-cli":
+        return _wrap_gemini_cli(
+            inner, model=model, project=project, session_id=session_id, request_type=request_type
+        )
     if "sessionId" not in inner:
         inner["sessionId"] = session_id
     return orjson.dumps(
@@ -53,6 +75,23 @@ def wrap(request: dict[str, Any], *, model: str, project: str, session_id: str, 
             "request": inner,
         }
     )
+
+
+def _wrap_gemini_cli(
+    inner: dict[str, Any], *, model: str, project: str, session_id: str, request_type: str
+) -> bytes:
+    if "sessionId" not in inner and "session_id" not in inner:
+        inner["session_id"] = session_id
+    turn = sum(1 for c in inner.get("contents") or () if isinstance(c, dict) and c.get("role") == "user")
+    body: dict[str, Any] = {
+        "model": model,
+        "project": project,
+        "user_prompt_id": f"{session_id}########{turn}",
+        "request": inner,
+    }
+    if request_type == "image_gen":
+        body["requestType"] = request_type
+    return orjson.dumps(body)
 
 
 def wrap_count_tokens(request: dict[str, Any], *, model: str) -> bytes:

@@ -3,6 +3,10 @@
 Retry hints, in order of trust: ``RetryInfo.retryDelay``, ``ErrorInfo.metadata.quotaResetDelay``,
 ``quotaResetTimeStamp``, the ``Retry-After`` header, and finally phrases like "reset after 51s" in the
 message. The classification drives cooldowns in the scheduler.
+
+"The client is too old" ("This version of Antigravity is no longer supported. Please update to receive
+the latest features!") is its own kind: Google sends it as a 4xx, and sometimes as a 200 whose answer is
+that message (:func:`too_old_message` reads both). It says nothing about the account.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, Literal
 import orjson
 
 ErrorKind = Literal[
+    "client_too_old",
     "rate_limited",
     "quota_exhausted",
     "capacity_exhausted",
@@ -35,6 +40,16 @@ _MESSAGE_DELAY = re.compile(
 # A bare 429 ("Resource has been exhausted (e.g. check quota).") is usually a short rate limit, so
 # only these phrases, or the QUOTA_EXHAUSTED reason, mean the quota itself is gone.
 _QUOTA_PHRASES = ("exhausted your capacity", "quota will reset", "quota exhausted", "daily limit")
+# What Google says to clients it considers outdated (the User-Agent's version), in the wordings seen
+# by peers' users (lbjlaq/Antigravity-Manager#1320, #2134; router-for-me/CLIProxyAPI#1316). Not
+# "This client is no longer supported for Gemini Code Assist for individuals": that one is about the
+# account's plan, and no User-Agent fixes it.
+_TOO_OLD = re.compile(
+    r"\bversion of [\w .-]{1,40}? is (?:no longer supported|out of date)"
+    r"|\bplease (?:update|upgrade) to receive the latest features",
+    re.IGNORECASE,
+)
+_TOO_OLD_ANSWER_MAX = 500  # a model's real answer that merely quotes the sentence is longer
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
@@ -69,6 +84,8 @@ class RpcError:
     @property
     def kind(self) -> ErrorKind:
         code, reason, message = self.http_status, self.reason, self.message.lower()
+        if code < 500 and says_client_too_old(message):
+            return "client_too_old"
         if code == 401:
             return "unauthenticated"
         if code == 403:
@@ -84,6 +101,49 @@ class RpcError:
         if code >= 500:
             return "server"
         return "client"
+
+
+def says_client_too_old(text: str) -> bool:
+    """Whether ``text`` is Google saying the client (its User-Agent's version) is too old."""
+    return _TOO_OLD.search(text) is not None
+
+
+def too_old_message(answer: Any) -> str | None:
+    """The message of a 200 answer that is really "this client is too old", else ``None``.
+
+    ``answer`` is a parsed JSON body (an ``{"error": ...}`` object, a v1internal envelope, a Gemini
+    response or a list of them), or raw bytes that are not JSON.
+    """
+    if isinstance(answer, bytes | str):
+        text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else answer
+        text = text.strip()
+        return text[:_TOO_OLD_ANSWER_MAX] if text and says_client_too_old(text[:2000]) else None
+    if isinstance(answer, list):
+        return too_old_message(answer[0]) if answer else None
+    if not isinstance(answer, dict):
+        return None
+    error = answer.get("error")
+    if isinstance(error, dict):
+        message = str(error.get("message") or "")
+        return message if says_client_too_old(message) else None
+    response = answer.get("response", answer)
+    candidates = response.get("candidates") if isinstance(response, dict) else None
+    if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
+        return None
+    content = candidates[0].get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(parts, list):
+        return None
+    text = "".join(str(p.get("text") or "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+    text = text.strip()
+    if text and len(text) <= _TOO_OLD_ANSWER_MAX and says_client_too_old(text):
+        return text
+    return None
+
+
+def too_old_error(message: str) -> RpcError:
+    """An error read from a 200 answer that says the client is too old."""
+    return RpcError(http_status=200, status="FAILED_PRECONDITION", message=message)
 
 
 def parse_error(http_status: int, body: bytes, headers: Mapping[str, str] | None = None) -> RpcError:

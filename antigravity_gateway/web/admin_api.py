@@ -152,6 +152,7 @@ class AdminApi:
         catalog: ModelCatalog = state.catalog
         now = time.time()
         view = account.public_dict()
+        view["client"] = state.pool.oauth.profiles.name_of(account.oauth_client_id)
         view["in_flight"] = scheduler.in_flight.get(account.id, 0)
         view["cooldowns"] = [
             {"model": c.model, "until": c.until, "reason": c.reason, "message": c.message}
@@ -246,7 +247,9 @@ class AdminApi:
         token = str(body.get("refresh_token") or "").strip()
         if not token:
             raise InvalidRequest("refresh_token is required")
-        account = await state.pool.add(token, label=str(body.get("label") or ""))
+        account = await state.pool.add(
+            token, label=str(body.get("label") or ""), client=str(body.get("client") or "")
+        )
         await _refresh_quietly(state.catalog, account)
         return _json(self._account_view(request, account), 201)
 
@@ -313,10 +316,22 @@ class AdminApi:
             state.login_flows = flows
         return flows
 
+    async def oauth_clients(self, request: Request) -> Response:
+        """The OAuth client profiles to choose from (names only: never a secret)."""
+        profiles = self._state(request).pool.oauth.profiles
+        return _json(
+            {
+                "default": profiles.default.name,
+                "clients": [{"name": p.name, "builtin": p.builtin} for p in profiles.all],
+            }
+        )
+
     async def oauth_start(self, request: Request) -> Response:
         body = await self._body(request)
         redirect = str(_public_url(request, request.url_for("oauth_callback")))
-        flow = self._flows(request).start(redirect, login_hint=str(body.get("login_hint") or ""))
+        flow = self._flows(request).start(
+            redirect, login_hint=str(body.get("login_hint") or ""), client=str(body.get("client") or "")
+        )
         return _json({"url": flow.url, "state": flow.state, "redirect_uri": redirect})
 
     async def oauth_callback(self, request: Request) -> Response:
@@ -326,7 +341,7 @@ class AdminApi:
         try:
             flow = self._flows(request).take(request.query_params.get("state") or "")
             token = await self._flows(request).refresh_token_for(flow, request.query_params.get("code", ""))
-            account = await state.pool.add(token)
+            account = await state.pool.add(token, client=flow.client_id)
         except (GatewayError, UpstreamHTTPError) as exc:
             message = exc.message if isinstance(exc, GatewayError) else str(exc)
             return HTMLResponse(_page(f"The login could not be completed: {message}"), status_code=400)
@@ -340,7 +355,7 @@ class AdminApi:
         flows = self._flows(request)
         flow = flows.take(pasted_state or str(body.get("state") or "") or None)
         token = await flows.refresh_token_for(flow, code)
-        account = await state.pool.add(token)
+        account = await state.pool.add(token, client=flow.client_id)
         await _refresh_quietly(state.catalog, account)
         return _json(self._account_view(request, account), 201)
 
@@ -482,6 +497,7 @@ class AdminApi:
             Route("/accounts/{account_id}/enable", g(self.enable), methods=["POST"]),
             Route("/accounts/{account_id}/disable", g(self.disable), methods=["POST"]),
             Route("/accounts/{account_id}/quota", g(self.refresh_quota), methods=["POST"]),
+            Route("/oauth/clients", g(self.oauth_clients), methods=["GET"]),
             Route("/oauth/start", g(self.oauth_start), methods=["POST"]),
             Route("/oauth/callback", self.oauth_callback, methods=["GET"], name="oauth_callback"),
             Route("/oauth/complete", g(self.oauth_complete), methods=["POST"]),

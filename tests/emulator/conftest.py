@@ -84,9 +84,12 @@ class Api:
         endpoint: str = "sandbox",
         query: str = "",
         raw: bytes | None = None,
+        user_agent: str | None = None,
     ) -> Reply:
         url = f"{self.server.endpoint(endpoint)}:{method}" + (f"?{query}" if query else "")
         headers = {"Content-Type": "application/json"}
+        if user_agent is not None:
+            headers["User-Agent"] = user_agent
         if token:
             headers["Authorization"] = f"Bearer {token}"
         data = raw if raw is not None else orjson.dumps(body)

@@ -7,6 +7,7 @@ import base64
 import hashlib
 from urllib.parse import parse_qs, urlparse
 
+from antigravity_gateway.accounts.profiles import ANTIGRAVITY, GEMINI_CLI
 from antigravity_gateway.emulator import Emulator, EmulatorServer
 from tests.emulator.conftest import ALICE, BOB, CLIENT_ID, CLIENT_SECRET, Api, account
 
@@ -175,3 +176,12 @@ async def test_authorization_defaults_to_first_account_and_checks_client(
         server.auth_url, params={"client_id": "nope", "redirect_uri": "http://x/"}
     ) as resp:
         assert resp.status == 401
+
+
+async def test_published_clients_are_known_and_refuse_each_others_tokens(api: Api, emu: Emulator) -> None:
+    emu.reset()  # no test client: only what Google knows by itself
+    emu.add_account(account(client_id=GEMINI_CLI.client_id))
+    own = await api.refresh(client_id=GEMINI_CLI.client_id, client_secret=GEMINI_CLI.client.secret)
+    assert own.status == 200
+    other = await api.refresh(client_id=ANTIGRAVITY.client_id, client_secret=ANTIGRAVITY.client.secret)
+    assert other.status == 400 and other.json["error"] == "unauthorized_client"

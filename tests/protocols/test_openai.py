@@ -423,7 +423,7 @@ def test_thinking_not_sent_to_models_without_it_and_image_models_are_stripped() 
     )
     assert request == {
         "contents": [user("a cat")],
-        "generationConfig": {"imageConfig": {"aspectRatio": "16:9", "imageSize": "2K"}},
+        "generationConfig": {"imageConfig": {"aspectRatio": "16:9", "imageSize": "4K"}},  # hd: 4K
     }
 
 

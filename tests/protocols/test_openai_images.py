@@ -60,7 +60,12 @@ IMAGE_CASES: list[tuple[str, dict[str, Any], str, dict[str, Any] | None]] = [
     ("standard", {"prompt": "a cat", "quality": "standard"}, DEFAULT_IMAGE_MODEL, {"imageSize": "1K"}),
     ("low", {"prompt": "a cat", "quality": "low"}, DEFAULT_IMAGE_MODEL, {"imageSize": "1K"}),
     ("medium", {"prompt": "a cat", "quality": "medium"}, DEFAULT_IMAGE_MODEL, {"imageSize": "2K"}),
-    ("hd", {"prompt": "a cat", "quality": "hd"}, DEFAULT_IMAGE_MODEL, {"imageSize": "2K"}),
+    # As Antigravity Tools maps it: a user moving from that app gets the same images.
+    ("hd", {"prompt": "a cat", "quality": "hd"}, DEFAULT_IMAGE_MODEL, {"imageSize": "4K"}),
+    ("4k", {"prompt": "a cat", "quality": "4k"}, DEFAULT_IMAGE_MODEL, {"imageSize": "4K"}),
+    ("4K", {"prompt": "a cat", "quality": "4K"}, DEFAULT_IMAGE_MODEL, {"imageSize": "4K"}),
+    ("2k", {"prompt": "a cat", "quality": "2k"}, DEFAULT_IMAGE_MODEL, {"imageSize": "2K"}),
+    ("1k", {"prompt": "a cat", "quality": "1k"}, DEFAULT_IMAGE_MODEL, {"imageSize": "1K"}),
     ("auto", {"prompt": "a cat", "quality": "auto", "size": "auto"}, DEFAULT_IMAGE_MODEL, None),
     (
         "image-size-wins",

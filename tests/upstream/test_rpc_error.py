@@ -5,7 +5,12 @@ import time
 import orjson
 import pytest
 
-from antigravity_gateway.upstream.rpc_error import parse_duration, parse_error
+from antigravity_gateway.upstream.rpc_error import (
+    parse_duration,
+    parse_error,
+    says_client_too_old,
+    too_old_message,
+)
 
 
 @pytest.mark.parametrize(
@@ -153,3 +158,51 @@ def test_non_json_body_keeps_its_text_as_message() -> None:
     error = parse_error(502, b"upstream connect error")
     assert error.message == "upstream connect error"
     assert error.status == ""
+
+
+# -- "this client is too old" ------------------------------------------------------------------------
+
+_TOO_OLD = "This version of Antigravity is no longer supported. Please update to receive the latest features!"
+
+
+@pytest.mark.parametrize(
+    ("text", "too_old"),
+    [
+        (_TOO_OLD, True),
+        (
+            "This version of Antigravity is no longer supported. Please upgrade to receive the latest features.",
+            True,
+        ),
+        (
+            "Your current version of Antigravity is out of date. Please visit https://antigravity.google/download",
+            True,
+        ),
+        ("This client is no longer supported for Gemini Code Assist for individuals", False),  # the plan
+        ("Resource has been exhausted (e.g. check quota).", False),
+    ],
+)
+def test_says_client_too_old(text: str, too_old: bool) -> None:
+    assert says_client_too_old(text) is too_old
+    assert (parse_error(400, _body(400, text, "FAILED_PRECONDITION")).kind == "client_too_old") is too_old
+
+
+def test_too_old_is_its_own_kind_whatever_the_4xx() -> None:
+    assert parse_error(403, _body(403, _TOO_OLD, "PERMISSION_DENIED")).kind == "client_too_old"
+    assert parse_error(429, _body(429, _TOO_OLD, "RESOURCE_EXHAUSTED")).kind == "client_too_old"
+    assert parse_error(503, _body(503, _TOO_OLD, "UNAVAILABLE")).kind == "server"
+
+
+def _answer(text: str) -> dict[str, object]:
+    return {"response": {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}}]}}
+
+
+def test_too_old_message_in_a_200_answer() -> None:
+    assert too_old_message({"error": {"code": 400, "message": _TOO_OLD}}) == _TOO_OLD
+    assert too_old_message(_answer(_TOO_OLD)) == _TOO_OLD
+    assert too_old_message([_answer(_TOO_OLD)]) == _TOO_OLD  # a streamed answer as a JSON array
+    assert too_old_message(_answer(_TOO_OLD)["response"]) == _TOO_OLD  # unwrapped
+    assert too_old_message(_TOO_OLD.encode()) == _TOO_OLD  # plain text
+    assert too_old_message(_answer("Hello! " * 10)) is None
+    assert too_old_message(_answer("Users report: " + _TOO_OLD + " " + "details " * 80)) is None  # quoted
+    assert too_old_message({"response": {"candidates": []}}) is None
+    assert too_old_message(b"<html>bad gateway</html>") is None

@@ -360,8 +360,9 @@ def test_image_url_content_reaches_google_as_inline_data(gateway: Gateway) -> No
         ("1792x1024", None, (64, 36)),  # nearest 16:9
         ("1024x1024", "high", (256, 256)),  # 4K
         ("1024x1536", "medium", (85, 128)),  # 2:3 at 2K
+        ("1024x1024", "hd", (256, 256)),  # 4K, as Antigravity Tools maps hd
     ],
-    ids=["16x9", "square-4k", "portrait-2k"],
+    ids=["16x9", "square-4k", "portrait-2k", "square-hd-4k"],
 )
 def test_images_generate_b64(
     gateway: Gateway, size: str, quality: str | None, expected: tuple[int, int]

@@ -249,6 +249,7 @@ export async function render(root, ctx) {
       h("span", { title: acc.last_used_at ? fmtFull(acc.last_used_at) : "" }, `Last used ${fmtAgo(acc.last_used_at)}`),
       acc.in_flight ? h("span", {}, `${acc.in_flight} in flight`) : null,
       acc.project_id ? h("span", { class: "mono" }, acc.project_id) : null,
+      acc.client && acc.client !== "-" ? h("span", { title: "OAuth client profile" }, `Client ${acc.client}`) : null,
     ];
     return h(
       "article",
@@ -389,8 +390,20 @@ export async function render(root, ctx) {
     select(tabs[0]);
     tabs[0].button.focus();
 
+    function clientSelect() {
+      // The OAuth client profile: the default one unless another is chosen (filled in when known).
+      const select = h("select", {}, h("option", { value: "" }, "Default"));
+      get("/api/oauth/clients").then((data) => {
+        select.replaceChildren(
+          ...data.clients.map((c) => h("option", { value: c.name === data.default ? "" : c.name }, c.name === data.default ? `${c.name} (default)` : c.name)),
+        );
+      }).catch(() => { /* keep the default */ });
+      return select;
+    }
+
     function googlePanel() {
       const hintInput = h("input", { type: "email", value: hint, placeholder: "name@gmail.com", autocomplete: "off" });
+      const client = clientSelect();
       const start = h("button", { type: "button", class: "primary" }, "Sign in with Google");
       const waiting = h("div", { hidden: true, class: "notice", role: "status" });
       const linkBox = h("div", { class: "link-box" });
@@ -415,7 +428,7 @@ export async function render(root, ctx) {
         }
         busy(start, async () => {
           try {
-            const flow = await post("/api/oauth/start", { redirect: "loopback", login_hint: hintInput.value.trim() || undefined });
+            const flow = await post("/api/oauth/start", { redirect: "loopback", login_hint: hintInput.value.trim() || undefined, client: client.value || undefined });
             flowState = flow.state;
             linkBox.textContent = flow.url;
             linkArea.hidden = false;
@@ -458,6 +471,7 @@ export async function render(root, ctx) {
       return [
         h("p", {}, "Sign in with the Google account in a new tab. Google sends the browser back to this gateway, which adds the account."),
         field("Account email (optional)", hintInput, "Preselects the account on Google's page."),
+        field("OAuth client", client, "Whose application the gateway signs in as; requests then look like that application's."),
         h("div", { class: "row" }, start),
         waiting,
         linkArea,
@@ -473,6 +487,7 @@ export async function render(root, ctx) {
     function tokenPanel() {
       const token = h("input", { type: "password", autocomplete: "off", spellcheck: "false", placeholder: "1//0g…" });
       const label = h("input", { type: "text", maxlength: 100 });
+      const client = clientSelect();
       const error = h("p", { class: "error-text", role: "alert" });
       const form = h("form", { class: "tabpanel", id: nextId("form") });
       const submit = h("button", { type: "submit", class: "primary" }, "Add account");
@@ -485,7 +500,7 @@ export async function render(root, ctx) {
         }
         busy(submit, async () => {
           try {
-            const acc = await post("/api/accounts", { refresh_token: token.value.trim(), label: label.value.trim() || undefined });
+            const acc = await post("/api/accounts", { refresh_token: token.value.trim(), label: label.value.trim() || undefined, client: client.value || undefined });
             knownIds.add(acc.id);
             finish(acc.email);
           } catch (err) {
@@ -494,9 +509,10 @@ export async function render(root, ctx) {
         });
       });
       form.append(
-        h("p", {}, "The gateway checks the token with Google (it must belong to one of the configured OAuth clients), finds the account’s project and fetches its quota."),
+        h("p", {}, "The gateway checks the token with Google (it must have been issued by one of the known OAuth clients, built in or configured), finds the account’s project and fetches its quota."),
         field("Refresh token", token),
         field("Label (optional)", label),
+        field("OAuth client to try first", client, "The other known clients follow."),
         error,
         h("div", { class: "row" }, submit),
       );
