@@ -1,0 +1,53 @@
+"""The pipeline's reading of an upstream stream: events as they come, and a bounded event size."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from antigravity_gateway.core.pipeline import _events
+from antigravity_gateway.protocols.sse import EventTooLarge
+
+
+class FakeStream:
+    """Stands in for ``StreamResponse``: the bytes Google would send, in chunks of ``size``."""
+
+    def __init__(self, raw: bytes, size: int) -> None:
+        self.raw, self.size, self.closed = raw, size, False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for i in range(0, len(self.raw), self.size):
+            yield self.raw[i : i + self.size]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def event(text: str) -> bytes:
+    body = {"response": {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}}]}}
+    return b"data: " + orjson.dumps(body) + b"\r\n\r\n"
+
+
+async def collect(stream: FakeStream, limit: int) -> list[dict[str, Any]]:
+    return [e async for e in _events(stream, limit)]  # type: ignore[arg-type]
+
+
+async def test_events_under_the_limit_are_unwrapped() -> None:
+    stream = FakeStream(event("a") + event("b" * 5000), 1000)
+    events = await collect(stream, 64 * 1024)
+    assert [e["candidates"][0]["content"]["parts"][0]["text"][:1] for e in events] == ["a", "b"]
+    assert stream.closed
+
+
+async def test_an_event_over_the_limit_ends_the_stream_with_a_clear_error() -> None:
+    """A large inline image arrives in one event: over max_stream_event_bytes it is an error, not a buffer
+    that grows without bound."""
+    stream = FakeStream(event("ok") + event("x" * 200_000) + event("never"), 16 * 1024)
+    seen = []
+    with pytest.raises(EventTooLarge, match="max_stream_event_bytes"):
+        async for item in _events(stream, 64 * 1024):  # type: ignore[arg-type]
+            seen.append(item)
+    assert len(seen) == 1 and stream.closed
