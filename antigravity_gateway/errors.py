@@ -6,8 +6,11 @@
     ├── ClientRequestError            4xx caused by the client's request
     │   ├── InvalidRequest            400 malformed JSON, missing or wrong fields
     │   ├── NotFound                  404 unknown route, model or method
-    │   └── PayloadTooLarge           413 body over ``max_body_bytes``
+    │   ├── PayloadTooLarge           413 body over ``max_body_bytes``
+    │   └── ClientDisconnected        499 the client hung up before the answer (only logged)
     ├── AuthenticationError           401 missing or wrong gateway key (never the upstream's 401)
+    ├── GatewayTimeout                504 request_timeout / attempt_timeout / a stalled upstream stream
+    ├── Overloaded                    503 too many large bodies at once (retry_after set)
     ├── UpstreamError                 the upstream answered with an error that is passed on
     │   └── UpstreamUnavailable       network errors / 5xx on every endpoint
     ├── NoAccountAvailable            503 no enabled account at all
@@ -91,8 +94,20 @@ class PayloadTooLarge(ClientRequestError):
     status = 413
 
 
+class ClientDisconnected(ClientRequestError):
+    status = 499
+
+
 class AuthenticationError(GatewayError):
     status = 401
+
+
+class GatewayTimeout(GatewayError):
+    status = 504
+
+
+class Overloaded(GatewayError):
+    status = 503
 
 
 class UpstreamError(GatewayError):

@@ -41,6 +41,7 @@ from antigravity_gateway.errors import (
     AccountError,
     AllAccountsCoolingDown,
     GatewayError,
+    GatewayTimeout,
     NoAccountAvailable,
     UpstreamError,
     UpstreamUnavailable,
@@ -224,8 +225,18 @@ class Pipeline:
         session_key: str | None,
         attempt: Callable[[Account, str, str], Awaitable[T]],
     ) -> T:
+        limit = self.settings.request_timeout
         try:
-            return await self._attempts(served, session_key, attempt)
+            try:
+                async with asyncio.timeout(limit) as deadline:
+                    return await self._attempts(served, session_key, attempt)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                logger.warning("request timed out after %g s (request_timeout)", limit)
+                raise GatewayTimeout(
+                    f"the request took longer than {limit:g} s (request_timeout) and was stopped"
+                ) from None
         except GatewayError as exc:
             served.failed(exc)
             raise
@@ -266,9 +277,10 @@ class Pipeline:
             token = ""
             self.scheduler.started(account)
             try:
-                token = await self.pool.access_token(account)
-                project = await self.pool.ensure_project(account)
-                result = await attempt(account, token, project)
+                async with asyncio.timeout(self.settings.attempt_timeout) as attempt_deadline:
+                    token = await self.pool.access_token(account)
+                    project = await self.pool.ensure_project(account)
+                    result = await attempt(account, token, project)
                 self.scheduler.succeeded(session_key, account)
                 if account.status != "enabled":  # set aside for a while, and it works again
                     await self.pool.set_status(account, "enabled")
@@ -286,6 +298,13 @@ class Pipeline:
                 logger.warning("account %s: %s", account.email, exc.message)
                 failed.add(account.id)
                 last = exc
+            except TimeoutError:
+                if not attempt_deadline.expired():
+                    raise
+                limit = self.settings.attempt_timeout
+                logger.warning("account %s: no answer within %g s (attempt_timeout)", account.email, limit)
+                failed.add(account.id)
+                last = GatewayTimeout(f"the upstream did not answer within {limit:g} s (attempt_timeout)")
             finally:
                 if served.release is None:
                     self.scheduler.finished(account)

@@ -43,12 +43,19 @@ class StreamResponse:
 
     response: aiohttp.ClientResponse
     endpoint: str
+    idle_timeout: float = 0.0  # the session's sock_read: silence allowed between two chunks
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self.response.content.iter_any():
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except TimeoutError as exc:
+            raise UpstreamUnavailable(
+                f"the upstream stream stalled: nothing arrived for {self.idle_timeout:g} s "
+                "(upstream_read_timeout)",
+                status=504,
+            ) from exc
+        except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"upstream stream broke: {_describe(exc)}") from exc
 
     def close(self) -> None:
@@ -126,7 +133,7 @@ class UpstreamClient:
     async def open_stream(self, method: str, body: bytes, token: str) -> StreamResponse:
         """POST ``<base>:<method>?alt=sse`` and return the open stream of the first endpoint that accepts it."""
         resp, base = await self._post(method, body, token, stream=True)
-        return StreamResponse(resp, base)
+        return StreamResponse(resp, base, self.settings.upstream_read_timeout)
 
     async def _post(
         self, method: str, body: bytes, token: str, *, stream: bool
