@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from antigravity_gateway.errors import InvalidRequest, PayloadTooLarge
+from antigravity_gateway.errors import ClientDisconnected, InvalidRequest, PayloadTooLarge
 
 #: Deepest JSON nesting accepted (objects and arrays). Real requests stay far below it: a JSON schema
 #: of a tool nests maybe 10-20 levels.
@@ -34,10 +34,13 @@ async def read_json(
             f"request body of {length} bytes is over the limit of {limit} bytes ({setting})"
         )
     raw = bytearray()  # grown in place: no list of chunks plus a joined copy
-    async for chunk in request.stream():
-        if len(raw) + len(chunk) > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes ({setting})")
-        raw += chunk
+    try:
+        async for chunk in request.stream():
+            if len(raw) + len(chunk) > limit:
+                raise PayloadTooLarge(f"request body is over the limit of {limit} bytes ({setting})")
+            raw += chunk
+    except ClientDisconnect:
+        raise ClientDisconnected("the client went away while sending the request body") from None
     if not raw.strip():
         if allow_empty:
             return {}
