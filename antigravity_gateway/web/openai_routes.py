@@ -170,6 +170,7 @@ async def chat_completions(request: Request) -> Response:
     pipeline = _pipeline(request)
     signatures = _signatures(request)
     chat = openai.parse_chat(body, target_for=_target_for(pipeline), signatures=signatures)
+    del body  # translated: a large body is not kept twice while it goes upstream
     session = explicit_key(chat.prompt_cache_key) if chat.prompt_cache_key else None
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
@@ -254,6 +255,7 @@ async def responses(request: Request) -> Response:
     pipeline = _pipeline(request)
     signatures = _signatures(request)
     req = parse_responses(body, target_for=_target_for(pipeline), signatures=signatures)
+    del body  # translated: a large body is not kept twice while it goes upstream
     session = explicit_key(req.prompt_cache_key) if req.prompt_cache_key else None
     call = Call(model=req.model, request=req.request, protocol="openai", session_key=session)
     translator = ResponsesTranslator(req, f"resp_{secrets.token_hex(24)}", int(time.time()), sink=signatures)
