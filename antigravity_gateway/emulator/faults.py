@@ -9,7 +9,8 @@ matches anything) and exactly one *action*:
 * ``cut_after_events``: streaming only; send N events, then abort the connection.
 * ``stall_after_events``: streaming only; send N events, then send nothing more while the
   connection stays open (until the client gives up).
-* ``first_byte_delay``: sleep before answering, then continue normally.
+* ``first_byte_delay``: sleep before answering, then continue normally (when the client closes the
+  connection during the sleep, the request is recorded at once with status 499 and not answered).
 
 Faults are consulted in insertion order; the first matching fault with remaining ``times``
 fires and is decremented (``times=None`` means forever). ``drop_connection`` and

@@ -36,7 +36,7 @@ from antigravity_gateway.protocols.anthropic_stream import (
     ping_event,
 )
 from antigravity_gateway.protocols.sse import encode_event
-from antigravity_gateway.web.body import read_json
+from antigravity_gateway.web.body import read_json, releasing_body
 from antigravity_gateway.web.disconnect import cancel_on_disconnect
 from antigravity_gateway.web.streaming import RelayStreamingResponse
 
@@ -190,6 +190,6 @@ async def _sse(
 
 def routes() -> list[Route]:
     return [
-        Route("/v1/messages", messages, methods=["POST"]),
-        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/messages", releasing_body(messages), methods=["POST"]),
+        Route("/v1/messages/count_tokens", releasing_body(count_tokens), methods=["POST"]),
     ]

@@ -8,18 +8,76 @@ sits in memory. JSON nested deeper than :data:`MAX_DEPTH` is refused before any 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
-from antigravity_gateway.errors import ClientDisconnected, InvalidRequest, PayloadTooLarge
+from antigravity_gateway.errors import ClientDisconnected, InvalidRequest, Overloaded, PayloadTooLarge
+from antigravity_gateway.settings import Settings
 
 #: Deepest JSON nesting accepted (objects and arrays). Real requests stay far below it: a JSON schema
 #: of a tool nests maybe 10-20 levels.
 MAX_DEPTH = 64
 #: Body limit of the admin API (``/api/...``): settings, logins, account imports (thousands of tokens fit).
 ADMIN_BODY_LIMIT = 1024 * 1024
+#: Bodies over this size count against ``max_large_bodies``.
+LARGE_BODY = 1024 * 1024
+_SLOT = "agw.large_body"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class LargeBodies:
+    """How many requests with a large body are being handled; at most ``settings.max_large_bodies``
+    (read live). One lives on ``app.state.large_bodies``; handlers that read bodies are wrapped in
+    :func:`releasing_body`, which gives a request's slot back when the handler returns."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.in_flight = 0
+
+    def claim(self, request: Request) -> None:
+        if request.scope.get(_SLOT):
+            return
+        if self.in_flight >= self.settings.max_large_bodies:
+            raise Overloaded(
+                f"too many large requests at once (at most {self.settings.max_large_bodies} bodies over "
+                f"{LARGE_BODY // (1024 * 1024)} MiB, max_large_bodies); retry in a moment",
+                retry_after=1.0,
+            )
+        self.in_flight += 1
+        request.scope[_SLOT] = True
+
+    def release(self, request: Request) -> None:
+        if request.scope.pop(_SLOT, False):
+            self.in_flight -= 1
+
+
+def releasing_body(handler: Handler) -> Handler:
+    """Wrap a route handler that reads a body with :func:`read_json`: a large body's slot is given
+    back when the handler returns (a stream has sent its body upstream by then)."""
+
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        finally:
+            budget: LargeBodies | None = getattr(request.app.state, "large_bodies", None)
+            if budget is not None:
+                budget.release(request)
+
+    return run
+
+
+def _claim_if_large(request: Request, size: int) -> None:
+    if size > LARGE_BODY:
+        budget: LargeBodies | None = getattr(request.app.state, "large_bodies", None)
+        if budget is not None:
+            budget.claim(request)
 
 
 async def read_json(
@@ -29,10 +87,12 @@ async def read_json(
     400 for anything but a JSON object or for nesting deeper than :data:`MAX_DEPTH`. An empty body is
     ``{}`` with ``allow_empty``, else a 400."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(
-            f"request body of {length} bytes is over the limit of {limit} bytes ({setting})"
-        )
+    if length is not None and length.isdigit():
+        if int(length) > limit:
+            raise PayloadTooLarge(
+                f"request body of {length} bytes is over the limit of {limit} bytes ({setting})"
+            )
+        _claim_if_large(request, int(length))
     chunks: list[bytes] = []
     size = 0
     try:
@@ -40,6 +100,8 @@ async def read_json(
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLarge(f"request body is over the limit of {limit} bytes ({setting})")
+            if size > LARGE_BODY:
+                _claim_if_large(request, size)
             chunks.append(chunk)
     except ClientDisconnect:
         raise ClientDisconnected("the client went away while sending the request body") from None

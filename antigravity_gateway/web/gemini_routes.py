@@ -21,7 +21,7 @@ from antigravity_gateway.core.pipeline import Call, EventStream, Pipeline, Serve
 from antigravity_gateway.errors import GatewayError, InvalidRequest, NotFound
 from antigravity_gateway.protocols import gemini, protojson
 from antigravity_gateway.protocols.sse import encode_data
-from antigravity_gateway.web.body import read_json
+from antigravity_gateway.web.body import read_json, releasing_body
 from antigravity_gateway.web.disconnect import cancel_on_disconnect
 from antigravity_gateway.web.streaming import RelayStreamingResponse
 
@@ -154,5 +154,7 @@ def routes() -> list[Route]:
         if version != "v1":  # GET /v1/models[/id] is shared with OpenAI and Anthropic (models_routes)
             result.append(Route(f"/{version}/models", list_models, methods=["GET"]))
             result.append(Route(f"/{version}/models/{{rest:path}}", get_model, methods=["GET"]))
-        result.append(Route(f"/{version}/models/{{rest:path}}", model_action, methods=["POST"]))
+        result.append(
+            Route(f"/{version}/models/{{rest:path}}", releasing_body(model_action), methods=["POST"])
+        )
     return result

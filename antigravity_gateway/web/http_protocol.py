@@ -10,7 +10,8 @@ connection:
   a head had arrived);
 - a body deadline (``body_read_timeout``): silence while a request body arrives closes the connection
   (not counted while uvicorn itself has paused reading because the app has not taken the body yet);
-- head limits: :data:`MAX_HEAD_BYTES` and :data:`MAX_HEADERS`; past them a 431 and the connection closes.
+- head limits: :data:`MAX_HEAD_BYTES` and :data:`MAX_HEADERS`; past them a 431 and the connection closes;
+- a request answered before its body was read (413, 503) is not drained: its connection closes.
 
 Built per settings by :func:`protocol_class` and given to uvicorn as its ``http`` protocol.
 """
@@ -42,6 +43,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_size = 0
         self._header_count = 0
         self._head_error = ""
+        self._body_done = True
         self._timer: asyncio.TimerHandle | None = None
         self._reading_head = False
         self._await_head()
@@ -127,6 +129,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        self._body_done = False
         self._arm_body_timer()
         super().on_headers_complete()
 
@@ -135,12 +138,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._arm_body_timer()
 
     def on_message_complete(self) -> None:
+        self._body_done = True
         self._cancel_timer()
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and not self.pipeline:
+        if self.transport.is_closing():
+            return
+        if not self._body_done:
+            # Answered before its body was read (413, 503, ...): the rest of the body is not
+            # drained; the connection closes once the answer is out.
+            self.transport.close()
+        elif not self.pipeline:
             self._await_head()
 
     def send_400_response(self, msg: str) -> None:

@@ -39,7 +39,7 @@ from antigravity_gateway.protocols import openai
 from antigravity_gateway.protocols.openai_images import images_response, parse_images
 from antigravity_gateway.protocols.openai_responses import ResponsesTranslator, parse_responses
 from antigravity_gateway.protocols.sse import encode_event
-from antigravity_gateway.web.body import read_json
+from antigravity_gateway.web.body import read_json, releasing_body
 from antigravity_gateway.web.disconnect import cancel_on_disconnect
 from antigravity_gateway.web.gemini_routes import STREAM_HEADERS, served_headers
 from antigravity_gateway.web.streaming import RelayStreamingResponse
@@ -385,11 +385,11 @@ def _not_stored(kind: str) -> Callable[[Request], Awaitable[Response]]:
 
 def routes() -> list[Route]:
     result = [
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/chat/completions", releasing_body(chat_completions), methods=["POST"]),
         Route("/v1/chat/completions", _not_stored("chat completions"), methods=["GET"]),
-        Route("/v1/responses", responses, methods=["POST"]),
-        Route("/v1/responses/input_tokens", input_tokens, methods=["POST"]),
-        Route("/v1/images/generations", images_generations, methods=["POST"]),
+        Route("/v1/responses", releasing_body(responses), methods=["POST"]),
+        Route("/v1/responses/input_tokens", releasing_body(input_tokens), methods=["POST"]),
+        Route("/v1/images/generations", releasing_body(images_generations), methods=["POST"]),
     ]
     result += [
         Route(path, _unsupported(message), methods=ALL_METHODS) for path, message in UNSUPPORTED.items()

@@ -9,10 +9,19 @@ from typing import Any
 import orjson
 import pytest
 
-from antigravity_gateway.emulator import Fault
+from antigravity_gateway.emulator import Emulator, Fault
 from tests.conftest import GatewayFactory, make_account
 
 GEMINI = "/v1beta/models/gemini-2.5-flash:generateContent"
+
+
+def wait_gone(emulator: Emulator, count: int = 1) -> None:
+    """Until the emulator has seen ``count`` callers give up during a delay (so nothing of this test
+    is still running in it when the next one starts)."""
+    deadline = time.monotonic() + 5
+    while sum(r.status == 499 for r in emulator.requests) < count:
+        assert time.monotonic() < deadline, "the gateway did not close its upstream connection"
+        time.sleep(0.01)
 
 
 def ask(text: str = "Tell me about deadlines") -> dict[str, Any]:
@@ -57,6 +66,7 @@ def test_request_timeout_is_a_504_in_the_callers_protocol(
         assert answer.json()["error"]["type"] == "server_error"
     else:
         assert answer.json()["type"] == "error"
+    wait_gone(gateway.emulator)
 
 
 def test_an_attempt_past_attempt_timeout_moves_to_the_next_account(
@@ -75,6 +85,7 @@ def test_an_attempt_past_attempt_timeout_moves_to_the_next_account(
     (slow,) = [e for e in ("alice@example.com", "bob@example.com") if e not in text]
     assert gateway.state.scheduler.in_flight == {}
     assert slow in caplog.text and "(attempt_timeout)" in caplog.text
+    wait_gone(gateway.emulator)
 
 
 def test_the_last_attempt_past_attempt_timeout_is_a_504(gateway_factory: GatewayFactory) -> None:
@@ -84,6 +95,7 @@ def test_the_last_attempt_past_attempt_timeout_is_a_504(gateway_factory: Gateway
     assert answer.status_code == 504
     assert "(attempt_timeout)" in answer.json()["error"]["message"]
     assert gateway.state.scheduler.in_flight == {}
+    wait_gone(gateway.emulator, 2)
 
 
 @pytest.mark.parametrize(

@@ -63,3 +63,7 @@ def test_a_client_hang_up_cancels_the_upstream_work(gateway: Gateway, path: str)
     (row,) = rows
     assert row.status == 499
     assert row.duration_ms < 3000
+    deadline = time.monotonic() + 5  # the upstream call was really dropped, not left running
+    while not any(r.status == 499 for r in gateway.emulator.requests):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
