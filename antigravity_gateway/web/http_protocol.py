@@ -13,7 +13,9 @@ connection:
 - head limits: :data:`MAX_HEAD_BYTES` and :data:`MAX_HEADERS`; past them a 431 and the connection closes;
 - a request answered before its body was read (413, 503) is not drained: its connection closes.
 
-Built per settings by :func:`protocol_class` and given to uvicorn as its ``http`` protocol.
+The deadlines are checked by one ticking timer per connection; a request only stores a time, which
+keeps the cost per request to a few attribute writes. Built per settings by :func:`protocol_class`
+and given to uvicorn as its ``http`` protocol.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from antigravity_gateway.settings import Settings
 MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 100
 
+_HEAD, _BODY, _BUSY = 0, 1, 2  # waiting for a request head / reading its body / the app has it all
+
 
 class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop parsing an oversized head."""
@@ -40,113 +44,85 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_bytes = 0
-        self._head_size = 0
-        self._header_count = 0
         self._head_error = ""
-        self._body_done = True
-        self._timer: asyncio.TimerHandle | None = None
-        self._reading_head = False
-        self._await_head()
+        self._phase = _HEAD
+        self._deadline = self.loop.time() + self.header_read_timeout
+        interval = min(self.header_read_timeout, self.body_read_timeout) / 4
+        self._interval = min(1.0, max(0.01, interval))
+        self._ticker: asyncio.TimerHandle | None = self.loop.call_later(self._interval, self._tick)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         super().connection_lost(exc)
 
-    # -- timers -----------------------------------------------------------------------------------
+    # -- deadlines --------------------------------------------------------------------------------
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _tick(self) -> None:
+        self._ticker = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._phase != _BUSY and now > self._deadline:
+            if self._phase == _HEAD:
+                if self._head_bytes:
+                    self._reject(408, "Request Timeout", "the request head was not complete in time")
+                else:
+                    self.transport.close()
+                return
+            if not self.flow.read_paused:  # paused: the app has not taken what came, not the client's fault
+                self.logger.info("closing a connection whose request body stalled")
+                self.transport.close()
+                return
+            self._deadline = now + self.body_read_timeout
+        self._ticker = self.loop.call_later(self._interval, self._tick)
 
     def _await_head(self) -> None:
-        """A new request head is due: start its deadline."""
-        self._reading_head = True
-        self._head_bytes = 0  # bytes received while the head is due (bounds a head sent in pieces)
-        self._head_size = 0  # the head's URL and headers as parsed (bounds a head sent at once)
-        self._header_count = 0
-        self._cancel_timer()
-        self._timer = self.loop.call_later(self.header_read_timeout, self._head_timed_out)
-
-    def _head_timed_out(self) -> None:
-        self._timer = None
-        if self.transport.is_closing():
-            return
-        if self._head_bytes:
-            self._reject(408, "Request Timeout", "the request head was not complete in time")
-        else:
-            self.transport.close()
-
-    def _arm_body_timer(self) -> None:
-        self._cancel_timer()
-        self._timer = self.loop.call_later(self.body_read_timeout, self._body_timed_out)
-
-    def _body_timed_out(self) -> None:
-        self._timer = None
-        if self.transport.is_closing():
-            return
-        if self.flow.read_paused:  # the app has not taken what arrived: not the client's silence
-            self._arm_body_timer()
-            return
-        self.logger.info("closing a connection whose request body stalled")
-        self.transport.close()
+        self._phase = _HEAD
+        self._head_bytes = 0
+        self._deadline = self.loop.time() + self.header_read_timeout
 
     # -- parsing ----------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        if self._reading_head:
+        if self._phase == _HEAD:
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._reading_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+        if self._phase == _HEAD and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
             self._reject(
                 431, "Request Header Fields Too Large", f"the request head is over {MAX_HEAD_BYTES} bytes"
             )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if not self._reading_head:  # a pipelined request: its head is due now
+        if self._phase == _BUSY:  # a pipelined request: its head is due now
             self._await_head()
 
-    def on_url(self, url: bytes) -> None:
-        self._head_size += len(url)
-        self._check_head_size()
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_count += 1
-        if self._header_count > MAX_HEADERS:
+    def on_headers_complete(self) -> None:
+        if len(self.headers) > MAX_HEADERS:
             self._head_error = f"the request has more than {MAX_HEADERS} header fields"
             raise _HeadTooLarge
-        self._head_size += len(name) + len(value) + 4
-        self._check_head_size()
-        super().on_header(name, value)
-
-    def _check_head_size(self) -> None:
-        """Stop parsing a head that is too large although it came in one piece."""
-        if self._head_size > MAX_HEAD_BYTES:
+        if self._head_bytes > MAX_HEAD_BYTES and _head_size(self.url, self.headers) > MAX_HEAD_BYTES:
             self._head_error = f"the request head is over {MAX_HEAD_BYTES} bytes"
             raise _HeadTooLarge
-
-    def on_headers_complete(self) -> None:
-        self._reading_head = False
-        self._body_done = False
-        self._arm_body_timer()
+        self._phase = _BODY
+        self._deadline = self.loop.time() + self.body_read_timeout
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
-        self._arm_body_timer()
+        self._deadline = self.loop.time() + self.body_read_timeout
 
     def on_message_complete(self) -> None:
-        self._body_done = True
-        self._cancel_timer()
+        self._phase = _BUSY
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self.transport.is_closing():
             return
-        if not self._body_done:
+        if self._phase == _BODY:
             # Answered before its body was read (413, 503, ...): the rest of the body is not
             # drained; the connection closes once the answer is out.
             self.transport.close()
@@ -160,8 +136,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             super().send_400_response(msg)
 
     def _reject(self, status: int, phrase: str, message: str) -> None:
-        self._cancel_timer()
-        self._reading_head = False
+        self._phase = _BUSY
         self.logger.info("refused a request head: %s", message)
         body = message.encode()
         self.transport.write(
@@ -170,6 +145,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             + body
         )
         self.transport.close()
+
+
+def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
 
 
 def protocol_class(settings: Settings) -> type[BoundedHttpToolsProtocol]:
