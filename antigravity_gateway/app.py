@@ -34,6 +34,7 @@ from antigravity_gateway.upstream.client import UpstreamClient
 from antigravity_gateway.web import anthropic_routes, dashboard, gemini_routes, models_routes, openai_routes
 from antigravity_gateway.web.admin_api import AdminApi
 from antigravity_gateway.web.auth import AuthMiddleware
+from antigravity_gateway.web.body import LargeBodies
 from antigravity_gateway.web.dialect import dialect_for, error_response
 from antigravity_gateway.web.request_log import RequestLogMiddleware
 from antigravity_gateway.web.security import SecurityMiddleware
@@ -151,6 +152,7 @@ def build_app(settings: Settings) -> Starlette:
             app.state.scheduler = scheduler
             app.state.pipeline = Pipeline(settings, http, pool, catalog, scheduler)
             app.state.tool_signatures = ToolSignatures()
+            app.state.large_bodies = LargeBodies(settings)
             app.state.loop = asyncio.get_running_loop()  # for callers on other threads
             app.state.ensure_catalog = _catalog_waiter(pool, catalog)
             tasks = [

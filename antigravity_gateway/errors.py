@@ -7,10 +7,13 @@
     │   ├── InvalidRequest            400 malformed JSON, missing or wrong fields
     │   ├── NotFound                  404 unknown route, model or method
     │   ├── PayloadTooLarge           413 body over ``max_body_bytes``
-    │   └── UnsupportedMediaType      415 an admin write without a JSON body type
+    │   ├── UnsupportedMediaType      415 an admin write without a JSON body type
+    │   └── ClientDisconnected        499 the client hung up before the answer (only logged)
     ├── AuthenticationError           401 missing or wrong gateway key (never the upstream's 401)
     ├── Forbidden                     403 refused by the browser policy (Host, Origin) or the LAN posture
     ├── TooManyRequests               429 an address that failed too often waits (retry_after)
+    ├── GatewayTimeout                504 request_timeout / attempt_timeout / a stalled upstream stream
+    ├── Overloaded                    503 too many large bodies at once (retry_after set)
     ├── UpstreamError                 the upstream answered with an error that is passed on
     │   ├── UpstreamUnavailable       network errors / 5xx on every endpoint
     │   └── ClientTooOld              502 Google says the client (its User-Agent) is too old
@@ -102,6 +105,10 @@ class UnsupportedMediaType(ClientRequestError):
     status = 415
 
 
+class ClientDisconnected(ClientRequestError):
+    status = 499
+
+
 class AuthenticationError(GatewayError):
     status = 401
 
@@ -112,6 +119,14 @@ class Forbidden(GatewayError):
 
 class TooManyRequests(GatewayError):
     status = 429
+
+
+class GatewayTimeout(GatewayError):
+    status = 504
+
+
+class Overloaded(GatewayError):
+    status = 503
 
 
 class UpstreamError(GatewayError):

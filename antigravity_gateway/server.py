@@ -13,6 +13,7 @@ from antigravity_gateway.app import build_app
 from antigravity_gateway.errors import GatewayError
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.sqlite import store_for
+from antigravity_gateway.web.http_protocol import protocol_class
 
 _SECRET_PATTERNS = [
     (re.compile(r"ya29\.[\w\-.]+"), "ya29.<redacted>"),
@@ -60,7 +61,9 @@ def uvicorn_config(settings: Settings, **overrides: object) -> uvicorn.Config:
         host=settings.bind_host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_class(settings),  # httptools, with bounded heads and read timeouts
+        # uvicorn refuses a request when the open connections (its own included) reach the limit
+        limit_concurrency=settings.max_connections + 1,
         access_log=False,
         log_config=None,
         server_header=False,

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     onboard_poll_interval: float = Field(default=5.0, ge=0)
     models_refresh_interval: float = Field(default=600.0, ge=10)
     max_body_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    max_large_bodies: int = Field(default=4, ge=1)
+    request_timeout: float = Field(default=900.0, gt=0)
+    attempt_timeout: float = Field(default=600.0, gt=0)
+    header_read_timeout: float = Field(default=10.0, gt=0)
+    body_read_timeout: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=1000, ge=1)
     model_mapping: dict[str, str] = Field(default_factory=dict)
 
     scheduling_mode: SchedulingMode = "balance"

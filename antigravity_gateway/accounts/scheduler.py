@@ -184,9 +184,9 @@ class Scheduler:
     def bind(self, session_key: str, account: Account) -> None:
         now = time.time()
         if self.bindings.get(session_key) == account.id:
-            self.bindings[session_key] = self.bindings.pop(session_key)  # most recently used last
             if now - self._bound_at.get(session_key, 0.0) < BINDING_REFRESH:
-                return
+                return  # renewed (and moved to the young end) at most once per BINDING_REFRESH
+            self.bindings[session_key] = self.bindings.pop(session_key)
         else:
             self.bindings.pop(session_key, None)
             self.bindings[session_key] = account.id

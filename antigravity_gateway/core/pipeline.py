@@ -45,6 +45,7 @@ from antigravity_gateway.errors import (
     AccountError,
     AllAccountsCoolingDown,
     GatewayError,
+    GatewayTimeout,
     NoAccountAvailable,
     UpstreamError,
     UpstreamUnavailable,
@@ -71,6 +72,32 @@ from antigravity_gateway.upstream.rpc_error import (
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class _Deadline:
+    """Cancel the current task after ``seconds`` unless :meth:`close` comes first; ``expired`` tells a
+    ``CancelledError`` of this deadline from any other, and :meth:`absorb` takes it back. (The same as
+    ``asyncio.timeout`` for one level of nesting, at a third of its cost on every request.)"""
+
+    __slots__ = ("_handle", "_task", "expired")
+
+    def __init__(self, seconds: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self.expired = False
+        self._handle = asyncio.get_running_loop().call_later(seconds, self._fire)
+
+    def _fire(self) -> None:
+        self.expired = True
+        self._task.cancel()
+
+    def close(self) -> None:
+        self._handle.cancel()
+
+    def absorb(self) -> int:
+        """Take this deadline's cancellation back; the number of other cancellations still pending."""
+        return self._task.uncancel()
 
 
 def _released() -> None:
@@ -247,8 +274,20 @@ class Pipeline:
         session_key: str | None,
         attempt: Callable[[Account, str, str], Awaitable[T]],
     ) -> T:
+        limit = self.settings.request_timeout
+        deadline = _Deadline(limit)
         try:
-            return await self._attempts(served, session_key, attempt)
+            try:
+                return await self._attempts(served, session_key, attempt)
+            except asyncio.CancelledError:
+                if not deadline.expired or deadline.absorb():
+                    raise
+                logger.warning("request timed out after %g s (request_timeout)", limit)
+                raise GatewayTimeout(
+                    f"the request took longer than {limit:g} s (request_timeout) and was stopped"
+                ) from None
+            finally:
+                deadline.close()
         except GatewayError as exc:
             served.failed(exc)
             raise
@@ -288,10 +327,14 @@ class Pipeline:
             served.attempt(account)
             token = ""
             self.scheduler.started(account)
+            attempt_deadline = _Deadline(self.settings.attempt_timeout)
             try:
-                token = await self.pool.access_token(account)
-                project = await self.pool.ensure_project(account)
-                result = await attempt(account, token, project)
+                try:
+                    token = await self.pool.access_token(account)
+                    project = await self.pool.ensure_project(account)
+                    result = await attempt(account, token, project)
+                finally:
+                    attempt_deadline.close()
                 self.scheduler.succeeded(session_key, account)
                 if account.status != "enabled":  # set aside for a while, and it works again
                     await self.pool.set_status(account, "enabled")
@@ -316,6 +359,13 @@ class Pipeline:
                 logger.warning("account %s: %s", account.email, exc.message)
                 failed.add(account.id)
                 last = exc
+            except asyncio.CancelledError:
+                if not attempt_deadline.expired or attempt_deadline.absorb():
+                    raise  # not this deadline's, or another cancellation (a hang-up) came with it
+                limit = self.settings.attempt_timeout
+                logger.warning("account %s: no answer within %g s (attempt_timeout)", account.email, limit)
+                failed.add(account.id)
+                last = GatewayTimeout(f"the upstream did not answer within {limit:g} s (attempt_timeout)")
             finally:
                 if served.release is None:
                     self.scheduler.finished(account)

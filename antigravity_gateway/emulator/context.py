@@ -12,6 +12,9 @@ from aiohttp import web
 
 from antigravity_gateway.emulator.state import RecordedRequest
 
+#: Recorded status of a request whose client closed the connection during a ``first_byte_delay``.
+CLIENT_GONE: Final = 499
+
 if TYPE_CHECKING:
     from antigravity_gateway.emulator.faults import Fault
     from antigravity_gateway.emulator.state import Emulator
@@ -96,9 +99,20 @@ class Call:
             if self.request.transport is not None:
                 self.request.transport.abort()
             return web.Response(status=500)
-        if fault.first_byte_delay:
-            await asyncio.sleep(fault.first_byte_delay)
+        if fault.first_byte_delay and not await self._wait_for_client(fault.first_byte_delay):
+            self.record(CLIENT_GONE)  # the caller gave up during the delay: recorded at once
+            return web.Response(status=CLIENT_GONE)
         return None
+
+    async def _wait_for_client(self, seconds: float) -> bool:
+        """Sleep ``seconds``; ``False`` as soon as the client has closed the connection."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            transport = self.request.transport
+            if transport is None or transport.is_closing():
+                return False
+            await asyncio.sleep(min(left, 0.01))
+        return True
 
     def post_fault(self, model: str | None = None, streaming: bool = False) -> Fault | None:
         """A status/cut fault for this (authenticated) request, if one matches."""

@@ -7,7 +7,10 @@ matches anything) and exactly one *action*:
   default google.rpc.Status body is used (an OAuth-style body on the ``oauth`` endpoint).
 * ``drop_connection``: close the socket without any HTTP response.
 * ``cut_after_events``: streaming only; send N events, then abort the connection.
-* ``first_byte_delay``: sleep before answering, then continue normally.
+* ``stall_after_events``: streaming only; send N events, then send nothing more while the
+  connection stays open (until the client gives up).
+* ``first_byte_delay``: sleep before answering, then continue normally (when the client closes the
+  connection during the sleep, the request is recorded at once with status 499 and not answered).
 
 Faults are consulted in insertion order; the first matching fault with remaining ``times``
 fires and is decremented (``times=None`` means forever). ``drop_connection`` and
@@ -47,6 +50,7 @@ class Fault:
     headers: dict[str, str] | None = None
     drop_connection: bool = False
     cut_after_events: int | None = None
+    stall_after_events: int | None = None
     first_byte_delay: float | None = None
     fired: int = field(default=0, compare=False)
 
@@ -55,25 +59,28 @@ class Fault:
             self.status is not None,
             self.drop_connection,
             self.cut_after_events is not None,
+            self.stall_after_events is not None,
             self.first_byte_delay is not None,
         ]
         if sum(kinds) != 1:
             raise ValueError(
-                "a Fault needs exactly one action: status, drop_connection, cut_after_events or "
-                "first_byte_delay"
+                "a Fault needs exactly one action: status, drop_connection, cut_after_events, "
+                "stall_after_events or first_byte_delay"
             )
         if self.times is not None and self.times < 0:
             raise ValueError("times must be >= 0 or None")
 
     @property
     def kind(self) -> str:
-        """``"status"``, ``"drop"``, ``"cut"`` or ``"delay"``."""
+        """``"status"``, ``"drop"``, ``"cut"``, ``"stall"`` or ``"delay"``."""
         if self.status is not None:
             return "status"
         if self.drop_connection:
             return "drop"
         if self.cut_after_events is not None:
             return "cut"
+        if self.stall_after_events is not None:
+            return "stall"
         return "delay"
 
     @property
@@ -90,7 +97,7 @@ class Fault:
     ) -> bool:
         if self.exhausted:
             return False
-        if self.cut_after_events is not None and not streaming:
+        if (self.cut_after_events is not None or self.stall_after_events is not None) and not streaming:
             return False
         return (
             (self.endpoint is None or self.endpoint == endpoint)
@@ -108,6 +115,8 @@ class Fault:
             return "drop_connection"
         if self.cut_after_events is not None:
             return f"cut_after_events {self.cut_after_events}"
+        if self.stall_after_events is not None:
+            return f"stall_after_events {self.stall_after_events}"
         return f"first_byte_delay {self.first_byte_delay}s"
 
     def response_body(self, oauth: bool = False) -> dict[str, Any]:
@@ -233,6 +242,20 @@ class Fault:
         return cls(endpoint, method, model, account, times, cut_after_events=after_events)
 
     @classmethod
+    def stall_stream(
+        cls,
+        after_events: int = 1,
+        *,
+        endpoint: str | None = None,
+        method: str | None = None,
+        model: str | None = None,
+        account: str | None = None,
+        times: int | None = 1,
+    ) -> Fault:
+        """A stream that sends ``after_events`` events and then goes silent, its connection left open."""
+        return cls(endpoint, method, model, account, times, stall_after_events=after_events)
+
+    @classmethod
     def slow_first_byte(
         cls,
         seconds: float,
@@ -267,6 +290,7 @@ _PRESETS: dict[str, Any] = {
     "server_error": Fault.server_error,
     "endpoint_down": Fault.endpoint_down,
     "cut_stream": Fault.cut_stream,
+    "stall_stream": Fault.stall_stream,
     "slow_first_byte": Fault.slow_first_byte,
     "validation_required": Fault.validation_required,
 }

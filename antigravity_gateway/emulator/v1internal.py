@@ -317,10 +317,13 @@ class V1InternalHandlers:
             return await self._refuse_old_client(call, method, model, request.query.get("alt") == "sse")
         fault = call.post_fault(model, streaming)
         cut: int | None = None
+        stall = False
         if fault is not None:
             if fault.status is not None:
                 return call.fault_response(fault)
             cut = fault.cut_after_events
+            if fault.stall_after_events is not None:
+                cut, stall = fault.stall_after_events, True
         try:
             if bad_json:
                 raise _invalid(_BAD_JSON)
@@ -330,7 +333,7 @@ class V1InternalHandlers:
                 raise _invalid(_ROOT_NOT_OBJECT)
             assert handler is not None
             if method in ("generateContent", "streamGenerateContent"):
-                return await self._generate(call, account, body, cut)
+                return await self._generate(call, account, body, cut, stall=stall)
             return await handler(call, account, body)
         except RpcError as exc:
             return call.respond(exc.code, exc.body, exc.headers)
@@ -374,7 +377,7 @@ class V1InternalHandlers:
     # -- generateContent / streamGenerateContent -------------------------------------------------
 
     async def _generate(
-        self, call: Call, account: EmulatorAccount, body: Any, cut: int | None = None
+        self, call: Call, account: EmulatorAccount, body: Any, cut: int | None = None, *, stall: bool = False
     ) -> web.StreamResponse:
         emu = self.emu
         v = Violations()
@@ -458,10 +461,17 @@ class V1InternalHandlers:
             )
         events = stream_events(answer, model, response_id, trace_id)
         sse = call.request.query.get("alt") == "sse"
-        return await self._stream(call, events, sse, cut, trace_id)
+        return await self._stream(call, events, sse, cut, trace_id, stall=stall)
 
     async def _stream(
-        self, call: Call, events: list[dict[str, Any]], sse: bool, cut: int | None, trace_id: str
+        self,
+        call: Call,
+        events: list[dict[str, Any]],
+        sse: bool,
+        cut: int | None,
+        trace_id: str,
+        *,
+        stall: bool = False,
     ) -> web.StreamResponse:
         headers = dict(_SSE_HEADERS) if sse else {"Content-Type": JSON_CONTENT_TYPE}
         headers["x-cloudaicompanion-trace-id"] = trace_id
@@ -487,6 +497,8 @@ class V1InternalHandlers:
             if cut is not None:
                 if delay > 0:
                     await asyncio.sleep(delay)
+                while stall and request.transport is not None and not request.transport.is_closing():
+                    await asyncio.sleep(0.05)  # silent, connection open, until the client gives up
                 if request.transport is not None:
                     request.transport.close()  # flushes the events sent so far, never the final chunk
                 return resp

@@ -22,7 +22,8 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp.payload import BytesPayload
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import BytesPayload, Payload
 
 from antigravity_gateway.errors import UpstreamUnavailable
 from antigravity_gateway.settings import Settings
@@ -31,6 +32,43 @@ from antigravity_gateway.upstream.rpc_error import RpcError, parse_error, too_ol
 logger = logging.getLogger(__name__)
 
 _FALLBACK_STATUSES = frozenset({408, 404})
+#: Request bodies from this size on are written in slices (:class:`SlicedPayload`).
+LARGE_BODY = 1024 * 1024
+_SLICE = 64 * 1024
+
+
+class SlicedPayload(Payload):
+    """A large request body written in 64 KiB slices, each after the ones before have drained.
+
+    Bytes written at once are copied whole into the transport's buffer when the socket cannot take
+    them at once (a second copy of the body, in memory until sent); slices keep that buffer small.
+    """
+
+    _value: bytes
+
+    def __init__(self, value: bytes) -> None:
+        super().__init__(value, content_type="application/json")
+        self._size = len(value)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self._value.decode(encoding, errors)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        view = memoryview(self._value)
+        if content_length is not None:
+            view = view[:content_length]
+        for start in range(0, len(view), _SLICE):
+            await writer.write(view[start : start + _SLICE])
+
+
+def _payload(body: bytes) -> Payload:
+    # A ready payload skips aiohttp's payload-type lookup (measurable on the hot path).
+    if len(body) >= LARGE_BODY:
+        return SlicedPayload(body)
+    return BytesPayload(body, content_type="application/json")
 
 
 class UpstreamHTTPError(Exception):
@@ -67,12 +105,19 @@ class StreamResponse:
 
     response: aiohttp.ClientResponse
     endpoint: str
+    idle_timeout: float = 0.0  # the session's sock_read: silence allowed between two chunks
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self.response.content.iter_any():
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except TimeoutError as exc:
+            raise UpstreamUnavailable(
+                f"the upstream stream stalled: nothing arrived for {self.idle_timeout:g} s "
+                "(upstream_read_timeout)",
+                status=504,
+            ) from exc
+        except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"upstream stream broke: {_describe(exc)}") from exc
 
     def close(self) -> None:
@@ -199,7 +244,7 @@ class UpstreamClient:
     ) -> StreamResponse:
         """POST ``<base>:<method>?alt=sse`` and return the open stream of the first endpoint that accepts it."""
         resp, base = await self._post(method, body, token, stream=True, route=route)
-        return StreamResponse(resp, base)
+        return StreamResponse(resp, base, self.settings.upstream_read_timeout)
 
     async def _post(
         self,
@@ -225,10 +270,7 @@ class UpstreamClient:
         for base in endpoints:
             url = f"{base}:{method}?alt=sse" if stream else f"{base}:{method}"
             try:
-                # A ready payload skips aiohttp's payload-type lookup (measurable on the hot path).
-                resp = await self.session.post(
-                    url, data=BytesPayload(body, content_type="application/json"), headers=headers
-                )
+                resp = await self.session.post(url, data=_payload(body), headers=headers)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 last_network = _describe(exc)
                 logger.warning(

@@ -36,7 +36,8 @@ from antigravity_gateway.protocols.anthropic_stream import (
     ping_event,
 )
 from antigravity_gateway.protocols.sse import encode_event
-from antigravity_gateway.web.body import read_json
+from antigravity_gateway.web.body import read_json, releasing_body
+from antigravity_gateway.web.disconnect import cancel_on_disconnect
 from antigravity_gateway.web.streaming import RelayStreamingResponse
 
 logger = logging.getLogger(__name__)
@@ -112,11 +113,13 @@ async def messages(request: Request) -> Response:
         return anthropic.to_gemini(body, target, tool_signatures=signatures, keep_thinking=False)
 
     if not anthropic.wants_stream(body):
-        result, served = await _send(pipeline.generate, call, without_thinking)
+        async with cancel_on_disconnect(request):
+            result, served = await _send(pipeline.generate, call, without_thinking)
         message, found = anthropic.to_message(result, model=model)
         signatures.update(found)
         return Response(orjson.dumps(message), media_type="application/json", headers=_headers(served))
-    events, served = await _send(pipeline.stream, call, without_thinking)
+    async with cancel_on_disconnect(request):
+        events, served = await _send(pipeline.stream, call, without_thinking)
     translator = StreamTranslator(model)
     return RelayStreamingResponse(
         _sse(events, translator, signatures),
@@ -128,7 +131,8 @@ async def messages(request: Request) -> Response:
 
 async def count_tokens(request: Request) -> Response:
     body, model, target = await _prepare(request)
-    result, served = await _pipeline(request).count_tokens(model, anthropic.count_request(body, target))
+    async with cancel_on_disconnect(request):
+        result, served = await _pipeline(request).count_tokens(model, anthropic.count_request(body, target))
     total = result.get("totalTokens")
     tokens = total if isinstance(total, int) and not isinstance(total, bool) else 0
     return Response(
@@ -187,6 +191,6 @@ async def _sse(
 
 def routes() -> list[Route]:
     return [
-        Route("/v1/messages", messages, methods=["POST"]),
-        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/v1/messages", releasing_body(messages), methods=["POST"]),
+        Route("/v1/messages/count_tokens", releasing_body(count_tokens), methods=["POST"]),
     ]

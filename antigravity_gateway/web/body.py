@@ -8,18 +8,76 @@ sits in memory. JSON nested deeper than :data:`MAX_DEPTH` is refused before any 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
-from antigravity_gateway.errors import InvalidRequest, PayloadTooLarge
+from antigravity_gateway.errors import ClientDisconnected, InvalidRequest, Overloaded, PayloadTooLarge
+from antigravity_gateway.settings import Settings
 
 #: Deepest JSON nesting accepted (objects and arrays). Real requests stay far below it: a JSON schema
 #: of a tool nests maybe 10-20 levels.
 MAX_DEPTH = 64
 #: Body limit of the admin API (``/api/...``): settings, logins, account imports (thousands of tokens fit).
 ADMIN_BODY_LIMIT = 1024 * 1024
+#: Bodies over this size count against ``max_large_bodies``.
+LARGE_BODY = 1024 * 1024
+_SLOT = "agw.large_body"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class LargeBodies:
+    """How many requests with a large body are being handled; at most ``settings.max_large_bodies``
+    (read live). One lives on ``app.state.large_bodies``; handlers that read bodies are wrapped in
+    :func:`releasing_body`, which gives a request's slot back when the handler returns."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.in_flight = 0
+
+    def claim(self, request: Request) -> None:
+        if request.scope.get(_SLOT):
+            return
+        if self.in_flight >= self.settings.max_large_bodies:
+            raise Overloaded(
+                f"too many large requests at once (at most {self.settings.max_large_bodies} bodies over "
+                f"{LARGE_BODY // (1024 * 1024)} MiB, max_large_bodies); retry in a moment",
+                retry_after=1.0,
+            )
+        self.in_flight += 1
+        request.scope[_SLOT] = True
+
+    def release(self, request: Request) -> None:
+        if request.scope.pop(_SLOT, False):
+            self.in_flight -= 1
+
+
+def releasing_body(handler: Handler) -> Handler:
+    """Wrap a route handler that reads a body with :func:`read_json`: a large body's slot is given
+    back when the handler returns (a stream has sent its body upstream by then)."""
+
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        finally:
+            budget: LargeBodies | None = getattr(request.app.state, "large_bodies", None)
+            if budget is not None:
+                budget.release(request)
+
+    return run
+
+
+def _claim_if_large(request: Request, size: int) -> None:
+    if size > LARGE_BODY:
+        budget: LargeBodies | None = getattr(request.app.state, "large_bodies", None)
+        if budget is not None:
+            budget.claim(request)
 
 
 async def read_json(
@@ -29,15 +87,30 @@ async def read_json(
     400 for anything but a JSON object or for nesting deeper than :data:`MAX_DEPTH`. An empty body is
     ``{}`` with ``allow_empty``, else a 400."""
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(
-            f"request body of {length} bytes is over the limit of {limit} bytes ({setting})"
-        )
-    raw = bytearray()  # grown in place: no list of chunks plus a joined copy
-    async for chunk in request.stream():
-        if len(raw) + len(chunk) > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes ({setting})")
-        raw += chunk
+    if length is not None and length.isdigit():
+        if int(length) > limit:
+            raise PayloadTooLarge(
+                f"request body of {length} bytes is over the limit of {limit} bytes ({setting})"
+            )
+        _claim_if_large(request, int(length))
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body is over the limit of {limit} bytes ({setting})")
+            if size > LARGE_BODY:
+                _claim_if_large(request, size)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientDisconnected("the client went away while sending the request body") from None
+    # Memory: the chunks and their join (2x) only briefly; then bytes, which orjson parses in place
+    # (it copies a bytearray or memoryview first), and the bytes are dropped once parsed.
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    del chunks
+    # Nesting needs brackets: counting them (C speed) spares most bodies the walk through the tree.
+    brackets = raw.count(b"{") + raw.count(b"[")
     if not raw.strip():
         if allow_empty:
             return {}
@@ -50,7 +123,7 @@ async def read_json(
         del raw  # the parsed form is all that is kept
     if not isinstance(data, dict):
         raise InvalidRequest(f"Invalid JSON payload received: expected an object, got {type(data).__name__}")
-    if too_deep(data, MAX_DEPTH):
+    if brackets > MAX_DEPTH and too_deep(data, MAX_DEPTH):
         raise InvalidRequest(
             f"Invalid JSON payload received: objects and arrays are nested more than {MAX_DEPTH} levels deep"
         )

@@ -23,7 +23,8 @@ from antigravity_gateway.errors import GatewayError, InvalidRequest, NotFound
 from antigravity_gateway.protocols import gemini, protojson
 from antigravity_gateway.protocols.sse import encode_data
 from antigravity_gateway.store.request_log import current_record
-from antigravity_gateway.web.body import read_json
+from antigravity_gateway.web.body import read_json, releasing_body
+from antigravity_gateway.web.disconnect import cancel_on_disconnect
 from antigravity_gateway.web.streaming import RelayStreamingResponse
 
 logger = logging.getLogger(__name__)
@@ -96,7 +97,8 @@ async def model_action(request: Request) -> Response:
             raise InvalidRequest(str(exc)) from None
         if not normalized.get("contents"):
             raise InvalidRequest("contents is not specified", param="contents")
-        result, served = await _pipeline(request).count_tokens(model, normalized)
+        async with cancel_on_disconnect(request):
+            result, served = await _pipeline(request).count_tokens(model, normalized)
         return Response(orjson.dumps(result), media_type="application/json", headers=served_headers(served))
     if method in UNSUPPORTED:
         raise InvalidRequest(
@@ -109,13 +111,15 @@ async def model_action(request: Request) -> Response:
 
 
 async def _generate(request: Request, call: Call) -> Response:
-    result, served = await _pipeline(request).generate(call)
+    async with cancel_on_disconnect(request):
+        result, served = await _pipeline(request).generate(call)
     return Response(orjson.dumps(result), media_type="application/json", headers=served_headers(served))
 
 
 async def _stream(request: Request, call: Call) -> Response:
     alt = gemini.alt_of(dict(request.query_params))
-    events, served = await _pipeline(request).stream(call)
+    async with cancel_on_disconnect(request):
+        events, served = await _pipeline(request).stream(call)
     headers = {**STREAM_HEADERS, **served_headers(served)}
     if alt == "json":
         return RelayStreamingResponse(
@@ -154,5 +158,7 @@ def routes() -> list[Route]:
         if version != "v1":  # GET /v1/models[/id] is shared with OpenAI and Anthropic (models_routes)
             result.append(Route(f"/{version}/models", list_models, methods=["GET"]))
             result.append(Route(f"/{version}/models/{{rest:path}}", get_model, methods=["GET"]))
-        result.append(Route(f"/{version}/models/{{rest:path}}", model_action, methods=["POST"]))
+        result.append(
+            Route(f"/{version}/models/{{rest:path}}", releasing_body(model_action), methods=["POST"])
+        )
     return result

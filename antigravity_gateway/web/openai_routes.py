@@ -39,7 +39,8 @@ from antigravity_gateway.protocols import openai
 from antigravity_gateway.protocols.openai_images import images_response, parse_images
 from antigravity_gateway.protocols.openai_responses import ResponsesTranslator, parse_responses
 from antigravity_gateway.protocols.sse import encode_event
-from antigravity_gateway.web.body import read_json
+from antigravity_gateway.web.body import read_json, releasing_body
+from antigravity_gateway.web.disconnect import cancel_on_disconnect
 from antigravity_gateway.web.gemini_routes import STREAM_HEADERS, served_headers
 from antigravity_gateway.web.streaming import RelayStreamingResponse
 
@@ -169,6 +170,7 @@ async def chat_completions(request: Request) -> Response:
     pipeline = _pipeline(request)
     signatures = _signatures(request)
     chat = openai.parse_chat(body, target_for=_target_for(pipeline), signatures=signatures)
+    del body  # translated: a large body is not kept twice while it goes upstream
     session = explicit_key(chat.prompt_cache_key) if chat.prompt_cache_key else None
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
@@ -177,8 +179,9 @@ async def chat_completions(request: Request) -> Response:
         return Call(model=chat.model, request=chat.request, protocol="openai", session_key=session)
 
     if not chat.stream:
-        with _model_errors(chat.model):
-            results = await _gather([pipeline.generate(call()) for _ in range(chat.n)])
+        async with cancel_on_disconnect(request):
+            with _model_errors(chat.model):
+                results = await _gather([pipeline.generate(call()) for _ in range(chat.n)])
         answer = openai.chat_completion(
             [result for result, _ in results],
             model=chat.model,
@@ -188,8 +191,9 @@ async def chat_completions(request: Request) -> Response:
             sink=signatures,
         )
         return _json(answer, results[0][1])
-    with _model_errors(chat.model):
-        opened = await _gather([pipeline.stream(call()) for _ in range(chat.n)], discard=_close_stream)
+    async with cancel_on_disconnect(request):
+        with _model_errors(chat.model):
+            opened = await _gather([pipeline.stream(call()) for _ in range(chat.n)], discard=_close_stream)
     translators = [
         openai.ChatStreamTranslator(
             completion_id=completion_id,
@@ -251,16 +255,19 @@ async def responses(request: Request) -> Response:
     pipeline = _pipeline(request)
     signatures = _signatures(request)
     req = parse_responses(body, target_for=_target_for(pipeline), signatures=signatures)
+    del body  # translated: a large body is not kept twice while it goes upstream
     session = explicit_key(req.prompt_cache_key) if req.prompt_cache_key else None
     call = Call(model=req.model, request=req.request, protocol="openai", session_key=session)
     translator = ResponsesTranslator(req, f"resp_{secrets.token_hex(24)}", int(time.time()), sink=signatures)
     if not req.stream:
-        with _model_errors(req.model):
-            result, served = await pipeline.generate(call)
+        async with cancel_on_disconnect(request):
+            with _model_errors(req.model):
+                result, served = await pipeline.generate(call)
         translator.feed(result)
         return _json(translator.final(), served)
-    with _model_errors(req.model):
-        events, served = await pipeline.stream(call)
+    async with cancel_on_disconnect(request):
+        with _model_errors(req.model):
+            events, served = await pipeline.stream(call)
     headers = {**STREAM_HEADERS, **served_headers(served)}
     return RelayStreamingResponse(
         _responses_sse(translator, events), media_type="text/event-stream", headers=headers, streams=[events]
@@ -290,8 +297,9 @@ async def input_tokens(request: Request) -> Response:
     body = await read_json(request, request.app.state.settings.max_body_bytes)
     pipeline = _pipeline(request)
     req = parse_responses(body, target_for=_target_for(pipeline), signatures=_signatures(request))
-    with _model_errors(req.model):
-        result, served = await pipeline.count_tokens(req.model, req.request)
+    async with cancel_on_disconnect(request):
+        with _model_errors(req.model):
+            result, served = await pipeline.count_tokens(req.model, req.request)
     count = result.get("totalTokens")
     return _json({"object": "response.input_tokens", "input_tokens": int(count or 0)}, served)
 
@@ -316,8 +324,9 @@ async def images_generations(request: Request) -> Response:
         )
         for _ in range(req.n)
     ]
-    with _model_errors(req.model):
-        results = await _gather(calls)
+    async with cancel_on_disconnect(request):
+        with _model_errors(req.model):
+            results = await _gather(calls)
     answer = images_response([result for result, _ in results], req, created=int(time.time()))
     return _json(answer, results[0][1])
 
@@ -376,11 +385,11 @@ def _not_stored(kind: str) -> Callable[[Request], Awaitable[Response]]:
 
 def routes() -> list[Route]:
     result = [
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/chat/completions", releasing_body(chat_completions), methods=["POST"]),
         Route("/v1/chat/completions", _not_stored("chat completions"), methods=["GET"]),
-        Route("/v1/responses", responses, methods=["POST"]),
-        Route("/v1/responses/input_tokens", input_tokens, methods=["POST"]),
-        Route("/v1/images/generations", images_generations, methods=["POST"]),
+        Route("/v1/responses", releasing_body(responses), methods=["POST"]),
+        Route("/v1/responses/input_tokens", releasing_body(input_tokens), methods=["POST"]),
+        Route("/v1/images/generations", releasing_body(images_generations), methods=["POST"]),
     ]
     result += [
         Route(path, _unsupported(message), methods=ALL_METHODS) for path, message in UNSUPPORTED.items()

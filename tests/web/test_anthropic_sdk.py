@@ -38,6 +38,8 @@ def keyed(gateway_factory: GatewayFactory) -> Gateway:
 
 def _client(gateway: Gateway, style: str = "api_key", **kwargs: Any) -> anthropic.Anthropic:
     kwargs.setdefault("max_retries", 0)
+    # the gateway's own HTTP client is closed when the test ends: no socket is left for the collector
+    kwargs.setdefault("http_client", gateway.http())
     if style == "api_key":  # SDK 2.x: Authorization: Bearer
         return anthropic.Anthropic(api_key=KEY, base_url=gateway.url, **kwargs)
     if style == "auth_token":
@@ -306,7 +308,7 @@ def test_claude_code_probe_is_answered(keyed: Gateway) -> None:
 
 
 def test_wrong_key_is_401(keyed: Gateway) -> None:
-    client = anthropic.Anthropic(api_key="wrong", base_url=keyed.url, max_retries=0)
+    client = anthropic.Anthropic(api_key="wrong", base_url=keyed.url, max_retries=0, http_client=keyed.http())
     with pytest.raises(anthropic.AuthenticationError) as caught:
         client.messages.create(model=SONNET, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     assert caught.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]

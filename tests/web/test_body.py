@@ -3,11 +3,14 @@ nesting is bounded, and every refusal is in the caller's protocol."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
 import pytest
 
+from antigravity_gateway.emulator import Fault
 from antigravity_gateway.web.body import ADMIN_BODY_LIMIT, too_deep
 from tests.conftest import Gateway, GatewayFactory
 from tests.rawhttp import connect, read_answer, status_of
@@ -146,3 +149,69 @@ def test_nesting_at_the_limit_is_accepted(gateway: Gateway) -> None:
         "tools": [{"type": "function", "function": {"name": "f", "parameters": schema}}],
     }
     assert gateway.http().post(OPENAI, json=body).status_code == 200
+
+
+def big_image(size: int = 2 * 1024 * 1024) -> str:
+    return "A" * size
+
+
+def large_requests() -> dict[str, dict[str, Any]]:
+    data = big_image()
+    return {
+        GEMINI: {
+            "contents": [
+                {"parts": [{"text": "Describe"}, {"inlineData": {"mimeType": "image/png", "data": data}}]}
+            ]
+        },
+        OPENAI: {
+            "model": "gemini-2.5-flash",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + data}}],
+                }
+            ],
+        },
+        ANTHROPIC: {
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 20,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "image",
+                            "source": {"type": "base64", "media_type": "image/png", "data": data},
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def test_large_bodies_in_flight_are_capped(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(max_large_bodies=1)
+    bodies = large_requests()
+    gateway.emulator.add_fault(Fault.slow_first_byte(1.5, method="generateContent", times=1))
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(gateway.http().post, GEMINI, json=bodies[GEMINI])
+        deadline = time.monotonic() + 5
+        while not gateway.state.scheduler.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        http = gateway.http()
+        for path, body in bodies.items():
+            refused = http.post(path, json=body)
+            assert refused.headers.get("retry-after") == "1"
+            assert "max_large_bodies" in refused.text
+            if path == ANTHROPIC:
+                assert refused.status_code == 529 and refused.json()["error"]["type"] == "overloaded_error"
+            else:
+                assert refused.status_code == 503
+        small = {"contents": [{"parts": [{"text": "A small one goes through"}]}]}
+        assert http.post(GEMINI, json=small).status_code == 200
+        assert first.result().status_code == 200
+    for _ in range(2):  # slots come back: one at a time they all pass, in every protocol
+        for path, body in bodies.items():
+            assert gateway.http().post(path, json=body).status_code == 200, path
+    assert gateway.state.large_bodies.in_flight == 0

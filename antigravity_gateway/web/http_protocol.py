@@ -1,0 +1,160 @@
+"""The HTTP/1.1 connection protocol: uvicorn's httptools protocol with bounds a public server needs.
+
+uvicorn with httptools limits neither request heads (10,000 headers or one 8 MB header are read and
+kept) nor the time a client may take to send them, and an idle connection that never sent a byte is
+kept forever (``timeout_keep_alive`` starts only after a first answer). This subclass adds, per
+connection:
+
+- a head deadline (``header_read_timeout``): a request head must be complete within that time of the
+  connection opening or of the previous answer, else the connection is closed (with a 408 when part of
+  a head had arrived);
+- a body deadline (``body_read_timeout``): silence while a request body arrives closes the connection
+  (not counted while uvicorn itself has paused reading because the app has not taken the body yet);
+- head limits: :data:`MAX_HEAD_BYTES` and :data:`MAX_HEADERS`; past them a 431 and the connection closes;
+- a request answered before its body was read (413, 503) is not drained: its connection closes.
+
+The deadlines are checked by one ticking timer per connection; a request only stores a time, which
+keeps the cost per request to a few attribute writes. Built per settings by :func:`protocol_class`
+and given to uvicorn as its ``http`` protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from antigravity_gateway.settings import Settings
+
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 100
+
+_HEAD, _BODY, _BUSY = 0, 1, 2  # waiting for a request head / reading its body / the app has it all
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing an oversized head."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    header_read_timeout = 10.0
+    body_read_timeout = 30.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_bytes = 0
+        self._head_error = ""
+        self._phase = _HEAD
+        self._deadline = self.loop.time() + self.header_read_timeout
+        interval = min(self.header_read_timeout, self.body_read_timeout) / 4
+        self._interval = min(1.0, max(0.01, interval))
+        self._ticker: asyncio.TimerHandle | None = self.loop.call_later(self._interval, self._tick)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        super().connection_lost(exc)
+
+    # -- deadlines --------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self._ticker = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._phase != _BUSY and now > self._deadline:
+            if self._phase == _HEAD:
+                if self._head_bytes:
+                    self._reject(408, "Request Timeout", "the request head was not complete in time")
+                else:
+                    self.transport.close()
+                return
+            if not self.flow.read_paused:  # paused: the app has not taken what came, not the client's fault
+                self.logger.info("closing a connection whose request body stalled")
+                self.transport.close()
+                return
+            self._deadline = now + self.body_read_timeout
+        self._ticker = self.loop.call_later(self._interval, self._tick)
+
+    def _await_head(self) -> None:
+        self._phase = _HEAD
+        self._head_bytes = 0
+        self._deadline = self.loop.time() + self.header_read_timeout
+
+    # -- parsing ----------------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase == _HEAD:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._phase == _HEAD and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+            self._reject(
+                431, "Request Header Fields Too Large", f"the request head is over {MAX_HEAD_BYTES} bytes"
+            )
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._phase == _BUSY:  # a pipelined request: its head is due now
+            self._await_head()
+
+    def on_headers_complete(self) -> None:
+        if len(self.headers) > MAX_HEADERS:
+            self._head_error = f"the request has more than {MAX_HEADERS} header fields"
+            raise _HeadTooLarge
+        if self._head_bytes > MAX_HEAD_BYTES and _head_size(self.url, self.headers) > MAX_HEAD_BYTES:
+            self._head_error = f"the request head is over {MAX_HEAD_BYTES} bytes"
+            raise _HeadTooLarge
+        self._phase = _BODY
+        self._deadline = self.loop.time() + self.body_read_timeout
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._deadline = self.loop.time() + self.body_read_timeout
+
+    def on_message_complete(self) -> None:
+        self._phase = _BUSY
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing():
+            return
+        if self._phase == _BODY:
+            # Answered before its body was read (413, 503, ...): the rest of the body is not
+            # drained; the connection closes once the answer is out.
+            self.transport.close()
+        elif not self.pipeline:
+            self._await_head()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._head_error:
+            self._reject(431, "Request Header Fields Too Large", self._head_error)
+        else:
+            super().send_400_response(msg)
+
+    def _reject(self, status: int, phrase: str, message: str) -> None:
+        self._phase = _BUSY
+        self.logger.info("refused a request head: %s", message)
+        body = message.encode()
+        self.transport.write(
+            f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+            + body
+        )
+        self.transport.close()
+
+
+def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    return len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
+
+
+def protocol_class(settings: Settings) -> type[BoundedHttpToolsProtocol]:
+    """The protocol class with this gateway's timeouts."""
+    attributes: dict[str, Any] = {
+        "header_read_timeout": settings.header_read_timeout,
+        "body_read_timeout": settings.body_read_timeout,
+    }
+    return type("GatewayHttpProtocol", (BoundedHttpToolsProtocol,), attributes)
