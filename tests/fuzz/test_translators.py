@@ -72,7 +72,7 @@ def _obj(
 # -- OpenAI Chat Completions ----------------------------------------------------------------------------
 
 chat_parts = _obj(
-    {"type": st.sampled_from(["text", "image_url", "input_audio", "file", "refusal", "input_text"])},
+    {"type": _p(st.sampled_from(["text", "image_url", "input_audio", "file", "refusal", "input_text"]))},
     {
         "text": texts,
         "image_url": _obj({"url": urls}, {"detail": texts}),
@@ -84,7 +84,7 @@ chat_parts = _obj(
 chat_content = st.one_of(st.none(), texts, st.lists(chat_parts, max_size=3))
 tool_calls = st.lists(
     _obj(
-        {"id": texts, "type": st.sampled_from(["function", "custom"])},
+        {"id": texts, "type": _p(st.sampled_from(["function", "custom"]))},
         {
             "function": _obj({"name": texts}, {"arguments": st.one_of(texts, json_values)}),
             "custom": _obj({"name": texts}, {"input": texts}),
@@ -94,8 +94,10 @@ tool_calls = st.lists(
 )
 chat_messages = _obj(
     {
-        "role": st.sampled_from(
-            ["system", "developer", "user", "user", "assistant", "assistant", "tool", "function"]
+        "role": _p(
+            st.sampled_from(
+                ["system", "developer", "user", "user", "assistant", "assistant", "tool", "function"]
+            )
         )
     },
     {
@@ -108,7 +110,7 @@ chat_messages = _obj(
     wild=False,
 )
 function_tools = _obj(
-    {"type": st.sampled_from(["function", "custom", "web_search"])},
+    {"type": _p(st.sampled_from(["function", "custom", "web_search"]))},
     {
         "function": _obj(
             {"name": texts}, {"description": texts, "parameters": json_values, "strict": st.booleans()}
@@ -130,10 +132,10 @@ chat_bodies = _obj(
         "tools": st.lists(function_tools, max_size=2),
         "tool_choice": _p(
             st.sampled_from(["auto", "none", "required"])
-            | _obj({"type": st.just("function")}, {"function": _obj({"name": texts})})
+            | _obj({"type": _p(st.just("function"))}, {"function": _obj({"name": _p(texts)})})
         ),
         "response_format": _obj(
-            {"type": st.sampled_from(["json_object", "json_schema", "text"])},
+            {"type": _p(st.sampled_from(["json_object", "json_schema", "text"]))},
             {"json_schema": _obj({"name": texts}, {"schema": json_values, "strict": st.booleans()})},
         ),
         "reasoning_effort": _p(st.sampled_from(["minimal", "low", "medium", "high", "none"])),
@@ -150,18 +152,22 @@ chat_bodies = _obj(
 # -- OpenAI Responses -----------------------------------------------------------------------------------
 
 responses_parts = _obj(
-    {"type": st.sampled_from(["input_text", "input_image", "input_file", "output_text", "refusal", "text"])},
+    {
+        "type": _p(
+            st.sampled_from(["input_text", "input_image", "input_file", "output_text", "refusal", "text"])
+        )
+    },
     {"text": texts, "image_url": urls, "file_data": urls, "filename": texts, "detail": texts},
 )
 responses_items = _obj(
     {
-        "type": st.sampled_from(
+        "type": _p(st.sampled_from(
             ["message", "message", "function_call", "function_call_output", "reasoning", "custom_tool_call",
              "custom_tool_call_output", "item_reference"]
-        )
+        ))
     },
     {
-        "role": st.sampled_from(["user", "assistant", "system", "developer"]),
+        "role": _p(st.sampled_from(["user", "assistant", "system", "developer"])),
         "content": st.one_of(texts, st.lists(responses_parts, max_size=3)),
         "call_id": texts,
         "name": texts,
@@ -182,19 +188,30 @@ responses_bodies = _obj(
         "tools": st.lists(
             function_tools
             | _obj(
-                {"type": st.sampled_from(["function", "custom"]), "name": texts}, {"parameters": json_values}
+                {"type": _p(st.sampled_from(["function", "custom"])), "name": texts},
+                {"parameters": json_values},
             ),
             max_size=2,
         ),
         "tool_choice": _p(
-            st.sampled_from(["auto", "none", "required"]) | _obj({"type": texts}, {"name": texts})
+            st.sampled_from(["auto", "none", "required"])
+            | _obj(
+                {"type": _p(st.sampled_from(["function", "custom", "allowed_tools", "web_search_preview"]))},
+                {
+                    "name": _p(texts),
+                    "mode": _p(st.sampled_from(["auto", "required"])),
+                    "tools": st.lists(
+                        _obj({"type": _p(st.just("function"))}, {"name": _p(texts)}), max_size=2
+                    ),
+                },
+            )
         ),
         "reasoning": _obj({}, {"effort": _p(st.sampled_from(["low", "medium", "high"])), "summary": texts}),
         "text": _obj(
             {},
             {
                 "format": _obj(
-                    {"type": st.sampled_from(["text", "json_schema", "json_object"])},
+                    {"type": _p(st.sampled_from(["text", "json_schema", "json_object"]))},
                     {"schema": json_values, "name": texts},
                 )
             },
@@ -212,7 +229,7 @@ responses_bodies = _obj(
 # -- Anthropic Messages ---------------------------------------------------------------------------------
 
 sources = _obj(
-    {"type": st.sampled_from(["base64", "url", "text", "content", "file"])},
+    {"type": _p(st.sampled_from(["base64", "url", "text", "content", "file"]))},
     {
         "media_type": st.sampled_from(["image/png", "application/pdf", "text/plain", ""]),
         "data": texts,
@@ -221,10 +238,10 @@ sources = _obj(
 )
 blocks = _obj(
     {
-        "type": st.sampled_from(
+        "type": _p(st.sampled_from(
             ["text", "text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking",
              "server_tool_use", "search_result"]
-        )
+        ))
     },
     {
         "text": texts,
@@ -243,7 +260,7 @@ blocks = _obj(
 )  # fmt: skip
 typed_blocks = st.one_of(
     st.fixed_dictionaries({"type": st.just("text"), "text": texts}, optional={"cache_control": json_values}),
-    st.fixed_dictionaries({"type": st.sampled_from(["image", "document"]), "source": sources}),
+    st.fixed_dictionaries({"type": _p(st.sampled_from(["image", "document"])), "source": sources}),
     st.fixed_dictionaries(
         {
             "type": st.just("tool_use"),
@@ -257,13 +274,13 @@ typed_blocks = st.one_of(
         optional={"content": st.one_of(texts, st.lists(blocks, max_size=2)), "is_error": st.booleans()},
     ),
     st.fixed_dictionaries(
-        {"type": st.sampled_from(["thinking", "redacted_thinking"])},
+        {"type": _p(st.sampled_from(["thinking", "redacted_thinking"]))},
         optional={"thinking": texts, "signature": texts, "data": texts},
     ),
 )
 anthropic_messages = _obj(
     {
-        "role": st.sampled_from(["user", "assistant", "user", "assistant", "system"]),
+        "role": _p(st.sampled_from(["user", "assistant", "user", "assistant", "system"])),
         "content": st.one_of(texts, st.lists(_weighted(typed_blocks, blocks, 4), max_size=3)),
     },
     wild=False,
@@ -277,9 +294,9 @@ anthropic_bodies = _obj(
             _obj({"name": texts}, {"input_schema": json_values, "type": texts, "description": texts}),
             max_size=2,
         ),
-        "tool_choice": _obj({"type": st.sampled_from(["auto", "any", "tool", "none"])}, {"name": texts}),
+        "tool_choice": _obj({"type": _p(st.sampled_from(["auto", "any", "tool", "none"]))}, {"name": texts}),
         "thinking": _obj(
-            {"type": st.sampled_from(["enabled", "disabled", "adaptive"])}, {"budget_tokens": _p(numbers)}
+            {"type": _p(st.sampled_from(["enabled", "disabled", "adaptive"]))}, {"budget_tokens": _p(numbers)}
         ),
         "temperature": _p(numbers),
         "top_p": _p(numbers),
@@ -415,7 +432,7 @@ typed_gemini_parts = st.one_of(
 )
 gemini_contents = _obj(
     {
-        "role": st.sampled_from(["user", "model", "user", "function", ""]),
+        "role": _p(st.sampled_from(["user", "model", "user", "function", ""])),
         "parts": st.lists(_weighted(typed_gemini_parts, gemini_parts, 5), min_size=1, max_size=3),
     },
     wild=False,
