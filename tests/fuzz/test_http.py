@@ -114,12 +114,15 @@ def assert_error_shape(dialect: str, status: int, body: Any) -> None:
 
 
 def _problems(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """Log records that mean the gateway crashed somewhere: tracebacks and errors."""
-    return [
-        f"{r.name}: {r.getMessage()}"
+    """Log records that mean something crashed (the gateway, or the emulated upstream it talked to):
+    tracebacks and errors. Cleared for the next example."""
+    problems = [
+        f"{r.name}: {r.getMessage()}\n{caplog.handler.format(r)}"
         for r in caplog.records
         if r.exc_info is not None or r.exc_text or r.levelno >= logging.ERROR or "Traceback" in r.getMessage()
     ]
+    caplog.clear()
+    return problems
 
 
 def _check(gateway: Gateway, method: str, path: str, header_map: dict[str, str], body: bytes | None) -> None:
