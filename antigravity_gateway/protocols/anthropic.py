@@ -442,7 +442,11 @@ _CHOICE_MODES: Final = {"auto": "AUTO", "any": "ANY", "tool": "ANY", "none": "NO
 
 
 def _tool_config(choice: Any) -> dict[str, Any] | None:
-    if not isinstance(choice, dict) or choice.get("type") not in _CHOICE_MODES:
+    if (
+        not isinstance(choice, dict)
+        or not isinstance(choice.get("type"), str)
+        or choice["type"] not in _CHOICE_MODES
+    ):
         return None
     config: dict[str, Any] = {"mode": _CHOICE_MODES[choice["type"]]}
     if choice["type"] == "tool" and isinstance(choice.get("name"), str):

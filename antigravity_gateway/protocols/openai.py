@@ -255,7 +255,7 @@ def _chat_contents(
         role = message.get("role")
         if role is None:
             raise invalid(f"Missing required parameter: '{param}.role'.", f"{param}.role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:  # (a list or object is unhashable)
             raise invalid(
                 f"Invalid value for '{param}.role': {role!r}. Supported values are: 'system', 'developer', "
                 "'user', 'assistant' and 'tool'.",

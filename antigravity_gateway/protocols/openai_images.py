@@ -97,7 +97,7 @@ def image_of(response: Mapping[str, Any]) -> tuple[str, str]:
     reason = candidate.get("finishReason")
     feedback = response.get("promptFeedback")
     blocked = feedback.get("blockReason") if isinstance(feedback, dict) else None
-    if blocked or reason in FILTERED_REASONS:
+    if blocked or (isinstance(reason, str) and reason in FILTERED_REASONS):
         raise OpenAIError(
             f"The image was not generated: the upstream safety filter stopped it ({blocked or reason}).",
             code="content_policy_violation",

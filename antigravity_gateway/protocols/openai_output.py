@@ -99,7 +99,7 @@ def finish_reason(gemini_reason: Any, *, tool_calls: bool = False) -> str:
         return "tool_calls"
     if gemini_reason == "MAX_TOKENS":
         return "length"
-    if gemini_reason in FILTERED_REASONS:
+    if isinstance(gemini_reason, str) and gemini_reason in FILTERED_REASONS:
         return "content_filter"
     return "stop"
 

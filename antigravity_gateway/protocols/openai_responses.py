@@ -183,7 +183,7 @@ def _input_contents(
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind == "message":
             role = item.get("role")
-            if role not in _MESSAGE_ROLES:
+            if not isinstance(role, str) or role not in _MESSAGE_ROLES:
                 raise InvalidRequest(
                     f"Invalid value for '{param}.role': {role!r}. Supported values are: 'user', 'assistant', "
                     "'system' and 'developer'.",
@@ -280,7 +280,7 @@ def _tools(body: Mapping[str, Any], request: dict[str, Any]) -> frozenset[str]:
             }
             declarations.append(declaration)
             custom.add(declaration["name"])
-        elif kind in _SEARCH_TOOLS:
+        elif isinstance(kind, str) and kind in _SEARCH_TOOLS:
             search = True
         else:
             raise _unsupported(
@@ -306,10 +306,12 @@ def _tools(body: Mapping[str, Any], request: dict[str, Any]) -> frozenset[str]:
             )
         config = tool_config("ANY", [str(name)])
     elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
-        wanted = {t.get("name") for t in choice.get("tools") or [] if isinstance(t, dict)}
+        allowed = choice.get("tools")
+        allowed = allowed if isinstance(allowed, list) else []
+        wanted = {t["name"] for t in allowed if isinstance(t, dict) and isinstance(t.get("name"), str)}
         declarations = [d for d in declarations if d["name"] in wanted]
         config = tool_config("ANY") if choice.get("mode") == "required" else None
-    elif isinstance(choice, dict) and choice.get("type") in _SEARCH_TOOLS:
+    elif isinstance(choice, dict) and isinstance(choice.get("type"), str) and choice["type"] in _SEARCH_TOOLS:
         pass
     else:
         raise InvalidRequest(
@@ -461,7 +463,9 @@ class ResponsesTranslator:
 
     @property
     def status(self) -> str:
-        if self._finish == "MAX_TOKENS" or self._finish in FILTERED_REASONS:
+        if self._finish == "MAX_TOKENS" or (
+            isinstance(self._finish, str) and self._finish in FILTERED_REASONS
+        ):
             return "incomplete"
         if self._blocked and not self.output:
             return "incomplete"

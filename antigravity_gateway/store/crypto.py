@@ -43,6 +43,7 @@ class TokenCipher:
     """Encrypts and decrypts token strings with a key derived from the secret key and the store's salt."""
 
     def __init__(self, secret_key: str, salt: bytes) -> None:
+        self.salt = salt
         kdf = Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
         self._fernet = Fernet(base64.urlsafe_b64encode(kdf.derive(secret_key.encode())))
 

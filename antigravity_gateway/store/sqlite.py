@@ -42,6 +42,7 @@ _ACCOUNT_COLUMNS = [f.name for f in fields(Account)]
 _REQUEST_COLUMNS = list(REQUEST_COLUMNS)
 _TOKEN_COLUMNS = ("refresh_token", "access_token")
 _ANY_ENCRYPTED = " OR ".join(f"{c} GLOB '{PREFIX}*'" for c in _TOKEN_COLUMNS)
+_ANY_PLAINTEXT = " OR ".join(f"({c} != '' AND {c} NOT GLOB '{PREFIX}*')" for c in _TOKEN_COLUMNS)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS accounts (
@@ -187,25 +188,31 @@ class SQLiteStore:
                     "were encrypted with (see `agw help security`)"
                 )
             return
+        # The usual case, a store already encrypted with this key: scrypt (about 0.1 s) and the check
+        # run without the write lock, so a command opening the store never holds up a running gateway.
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        known = self._verified(meta)
+        if (
+            known is not None
+            and not conn.execute(f"SELECT 1 FROM accounts WHERE {_ANY_PLAINTEXT}").fetchone()
+        ):
+            self._cipher = known
+            return
         with self._transaction():
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            if "kdf_salt" in meta and "key_check" in meta:
-                cipher = TokenCipher(self._secret_key, meta["kdf_salt"])
-                if not cipher.verify(meta["key_check"]):
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())  # again, under the lock
+            cipher = (
+                known if known is not None and known.salt == meta.get("kdf_salt") else self._verified(meta)
+            )
+            if cipher is None:
+                if conn.execute(f"SELECT 1 FROM accounts WHERE {_ANY_ENCRYPTED}").fetchone():
                     raise SecretKeyError(
-                        f"AGW_SECRET_KEY is not the key the account tokens in {self.path} were encrypted with"
+                        f"the account tokens in {self.path} are encrypted but the key check is missing: "
+                        "restore the database from a backup"
                     )
-            elif conn.execute(f"SELECT 1 FROM accounts WHERE {_ANY_ENCRYPTED}").fetchone():
-                raise SecretKeyError(
-                    f"the account tokens in {self.path} are encrypted but the key check is missing: "
-                    "restore the database from a backup"
-                )
-            else:
-                salt = new_salt()
-                cipher = TokenCipher(self._secret_key, salt)
+                cipher = TokenCipher(self._secret_key, new_salt())
                 conn.executemany(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                    [("kdf_salt", salt), ("key_check", cipher.check_value())],
+                    [("kdf_salt", cipher.salt), ("key_check", cipher.check_value())],
                 )
             rows = conn.execute(f"SELECT id, {', '.join(_TOKEN_COLUMNS)} FROM accounts").fetchall()
             migrated = 0
@@ -219,6 +226,18 @@ class SQLiteStore:
         if migrated:
             self._checkpoint()
         self._cipher = cipher
+
+    def _verified(self, meta: dict[str, Any]) -> TokenCipher | None:
+        """The cipher for the store's salt, once the key passed the check; ``None`` for a store that has
+        no salt yet. Raises :class:`SecretKeyError` for a wrong key."""
+        if "kdf_salt" not in meta or "key_check" not in meta:
+            return None
+        cipher = TokenCipher(self._secret_key, meta["kdf_salt"])
+        if not cipher.verify(meta["key_check"]):
+            raise SecretKeyError(
+                f"AGW_SECRET_KEY is not the key the account tokens in {self.path} were encrypted with"
+            )
+        return cipher
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database and empty it: the WAL's older page images held plaintext

@@ -267,3 +267,17 @@ def test_token_writes_commit_with_synchronous_full(tmp_path: Path) -> None:
         ("catalogs", FULL),  # delete_account: the last of its four deletes
         ("meta", FULL),  # decrypt_tokens
     ]
+
+
+def test_opening_an_encrypted_store_does_not_wait_for_the_write_lock(tmp_path: Path) -> None:
+    """A command opening the store (key check, scrypt) must not hold up, or wait on, a running gateway."""
+    db = tmp_path / "gateway.db"
+    _save(db, KEY)
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # another process is in the middle of a write
+        (account,) = _list(db, KEY)  # needs no write lock: opens at once (else "database is locked")
+        assert account.refresh_token == REFRESH
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

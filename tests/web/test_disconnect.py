@@ -43,7 +43,7 @@ def test_a_client_hang_up_cancels_the_upstream_work(gateway: Gateway, path: str)
     body = orjson.dumps(BODIES[path])
     sock = connect(gateway.url)
     sock.sendall(
-        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body
     )

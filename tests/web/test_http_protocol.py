@@ -11,7 +11,7 @@ from antigravity_gateway.web.http_protocol import MAX_HEAD_BYTES, MAX_HEADERS
 from tests.conftest import Gateway, GatewayFactory
 from tests.rawhttp import connect, is_closed, read_answer, status_of
 
-HEALTH = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+HEALTH = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
 
 
 def send(gateway: Gateway, data: bytes) -> bytes:
@@ -53,11 +53,11 @@ def test_slow_and_idle_clients_are_disconnected(
     gateway = gateway_factory(header_read_timeout=0.5, body_read_timeout=0.5)
     half_heads = [connect(gateway.url) for _ in range(3)]
     for sock in half_heads:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n")
     idle = connect(gateway.url)
     half_body = connect(gateway.url)
     half_body.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         b'Content-Length: 100\r\n\r\n{"model": '
     )
     kept_alive = connect(gateway.url)
@@ -80,7 +80,7 @@ def test_a_steady_slow_body_is_not_cut(gateway_factory: GatewayFactory) -> None:
     sock = connect(gateway.url)
     try:
         sock.sendall(
-            b"POST /v1beta/models/gemini-2.5-flash:generateContent HTTP/1.1\r\nHost: x\r\n"
+            b"POST /v1beta/models/gemini-2.5-flash:generateContent HTTP/1.1\r\nHost: localhost\r\n"
             + b"Content-Length: %d\r\n\r\n" % len(body)
         )
         for i in range(0, len(body), 20):  # 3 pieces, 0.3 s apart: 0.9 s in all, never 0.5 s silent
