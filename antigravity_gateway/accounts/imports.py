@@ -333,6 +333,20 @@ def _read_entry(name: str, index: int, row: Any, *, in_list: bool) -> ReadResult
             item.client, item.format = ANTIGRAVITY.name, "antigravity-tools export"
             result.entries.append(item)
         return result
+    kind = _str(row.get("type"))
+    # CLIProxyAPI: antigravity-<email>.json (other types share its folder).
+    if kind and ("access_token" in row or "refresh_token" in row or "token" in row or "email" in row):
+        if kind != "antigravity":
+            return ReadResult(
+                [ImportSkip(name, index, f"a CLIProxyAPI {kind!r} file, not an Antigravity account")]
+            )
+        item = _plain(name, index, row)
+        item.client, item.format = ANTIGRAVITY.name, "cliproxyapi"
+        item.label = _str(row.get("label")) or _str(row.get("note"))
+        item.proxy_url = _str(row.get("proxy_url"))
+        item.disabled = row.get("disabled") is True
+        item.issued_at = _millis(row.get("timestamp")) or _iso(row.get("expired"))
+        return ReadResult([item])
     # Antigravity Tools: accounts/<id>.json.
     token = row.get("token")
     if isinstance(token, dict) and ("refresh_token" in token or "access_token" in token):
@@ -354,20 +368,6 @@ def _read_entry(name: str, index: int, row: Any, *, in_list: bool) -> ReadResult
                 )
             ]
         )
-    kind = _str(row.get("type"))
-    # CLIProxyAPI: antigravity-<email>.json (other types share its folder).
-    if kind and ("access_token" in row or "refresh_token" in row or "token" in row or "email" in row):
-        if kind != "antigravity":
-            return ReadResult(
-                [ImportSkip(name, index, f"a CLIProxyAPI {kind!r} file, not an Antigravity account")]
-            )
-        item = _plain(name, index, row)
-        item.client, item.format = ANTIGRAVITY.name, "cliproxyapi"
-        item.label = _str(row.get("label")) or _str(row.get("note"))
-        item.proxy_url = _str(row.get("proxy_url"))
-        item.disabled = row.get("disabled") is True
-        item.issued_at = _millis(row.get("timestamp")) or _iso(row.get("expired"))
-        return ReadResult([item])
     # gcli2api: a credential carrying its own OAuth client.
     client_id, client_secret = _str(row.get("client_id")), _str(row.get("client_secret"))
     if client_id and "refresh_token" in row:

@@ -418,7 +418,7 @@ def _import_report(results: list[ImportResult], *, dry_run: bool) -> None:
         reason = f": {r.reason}" if r.reason else ""
         click.echo(clean(f"{r.place}: {verb}{email}{reason}"))
     counts = {action: sum(1 for r in results if r.action == action) for action in would}
-    summary = ", ".join(f"{n} {action}" for action, n in counts.items())
+    summary = ", ".join(f"{n} {would[action] if dry_run else action}" for action, n in counts.items())
     click.echo(("dry run: " if dry_run else "") + summary)
 
 
