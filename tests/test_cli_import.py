@@ -289,3 +289,21 @@ def test_dry_run_changes_nothing_and_asks_google_nothing(home: Path, emulator: E
     assert "would update ana@example.com" in result.output and "would add ben@example.com" in result.output
     assert "dry run: 1 would add, 1 would update, 0 would skip, 0 would fail" in result.output
     assert emulator.requests == [] and set(_accounts()) == {"ana@example.com"}
+
+
+def test_a_gcli2api_client_already_configured_is_used_as_it_is(home: Path, emulator: Emulator) -> None:
+    emulator.add_client(*GCLI2API_CLIENT)
+    _google(emulator, GCLI2API_CLIENT[0], "eve")
+    config = home / ".antigravity-gateway" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(
+        f'[[oauth_clients]]\nid = "{GCLI2API_CLIENT[0]}"\nsecret = "{GCLI2API_CLIENT[1]}"\nlabel = "mine"\n'
+    )
+    result = _import(str(SAMPLES / "gcli2api" / "eve@example.com.json"))
+    assert result.exit_code == 0, result.output
+    assert "added eve@example.com" in result.output and "OAuth client" not in result.output
+    assert tomllib.loads(config.read_text())["oauth_clients"] == [
+        {"id": GCLI2API_CLIENT[0], "secret": GCLI2API_CLIENT[1], "label": "mine"}
+    ]
+    listed = json.loads(CliRunner().invoke(main, ["accounts", "list", "--json"]).output)
+    assert [a["client"] for a in listed] == ["mine"]

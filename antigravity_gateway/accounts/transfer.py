@@ -187,27 +187,38 @@ async def import_accounts(
 ) -> AsyncIterator[ImportResult]:
     """Check and add each account in turn, yielding results as soon as they are known.
 
-    A gcli2api file's own OAuth client is used for this run, and saved to ``oauth_clients`` in
-    config.toml (``settings`` given) only when one of its accounts was added.
+    A gcli2api file's own OAuth client is used for this run. With ``settings`` it is also written to
+    ``oauth_clients`` in config.toml before the first of its accounts is checked (so that an account
+    stored with it always finds it after a restart, even if the import is interrupted), and removed
+    again at the end when none of its accounts was added.
     """
-    added_clients = [c for c in plan.clients if all(c.id != o.id for o in pool.settings.all_oauth_clients)]
-    pool.settings.oauth_clients = [*pool.settings.oauth_clients, *added_clients]
+    new_clients = {
+        c.id: c for c in plan.clients if all(c.id != o.id for o in pool.settings.all_oauth_clients)
+    }
+    pool.settings.oauth_clients = [*pool.settings.oauth_clients, *new_clients.values()]
+    saved: set[str] = set()
     used: set[str] = set()
     catalog = ModelCatalog(pool)
     try:
         for step in plan.steps:
-            results = [step] if isinstance(step, ImportResult) else await _import_group(pool, catalog, step)
-            for result in results:
+            if isinstance(step, ImportResult):
+                yield step
+                continue
+            pending = [
+                new_clients[i.client] for i in step if i.client in new_clients and i.client not in saved
+            ]
+            if pending and settings is not None:
+                save_clients(settings, pending)
+                saved.update(c.id for c in pending)
+            for result in await _import_group(pool, catalog, step):
                 if result.ok and result.client:
                     used.add(result.client)
                 yield result
     finally:
-        keep = [c for c in added_clients if c.id in used]
-        pool.settings.oauth_clients = [
-            c for c in pool.settings.oauth_clients if c not in added_clients or c.id in used
-        ]
-        if keep and settings is not None:
-            save_clients(settings, keep)
+        unused = [c for c in new_clients.values() if c.id not in used]
+        pool.settings.oauth_clients = [c for c in pool.settings.oauth_clients if c not in unused]
+        if settings is not None and any(c.id in saved for c in unused):
+            remove_clients(settings, [c.id for c in unused if c.id in saved])
 
 
 async def _import_group(
@@ -268,6 +279,23 @@ def save_clients(settings: Settings, clients: list[OAuthClient]) -> None:
             if all(c.get("id") != client.id for c in current):
                 current.append({"id": client.id, "secret": client.secret, "label": client.label})
         data["oauth_clients"] = current
+        write_config(path, data)
+
+
+def remove_clients(settings: Settings, client_ids: list[str]) -> None:
+    """Take OAuth clients out of ``oauth_clients`` in config.toml again (none of their accounts came in)."""
+    path = settings.home / "config.toml"
+    with config_lock(path):
+        data = read_config(path)
+        kept = [
+            c
+            for c in data.get("oauth_clients", [])
+            if not (isinstance(c, dict) and c.get("id") in client_ids)
+        ]
+        if kept:
+            data["oauth_clients"] = kept
+        else:
+            data.pop("oauth_clients", None)
         write_config(path, data)
 
 

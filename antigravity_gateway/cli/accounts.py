@@ -368,6 +368,7 @@ def accounts_import(paths: tuple[Path, ...], sources: tuple[str, ...], dry_run: 
     if not plan.total:
         fail("nothing to import in " + ", ".join(str(t) for t in targets))
 
+    new_clients = [c for c in plan.clients if all(c.id != o.id for o in settings.all_oauth_clients)]
     if dry_run:
         known: list[Account] = []
         if settings.db_path.exists():
@@ -378,7 +379,7 @@ def accounts_import(paths: tuple[Path, ...], sources: tuple[str, ...], dry_run: 
 
             known = run_async(accounts_now())
         _import_report(dry_run_plan(plan, known), dry_run=True)
-        for client in plan.clients:
+        for client in new_clients:
             click.echo(
                 clean(f"would add OAuth client {client.label} (client id {client.id}) to oauth_clients")
             )
@@ -398,7 +399,7 @@ def accounts_import(paths: tuple[Path, ...], sources: tuple[str, ...], dry_run: 
     with quiet_library_logs():
         results = run_async(run())
     _import_report(results, dry_run=False)
-    saved = [c for c in plan.clients if any(r.ok and r.client == c.id for r in results)]
+    saved = [c for c in new_clients if any(r.ok and r.client == c.id for r in results)]
     for client in saved:
         click.echo(
             clean(
