@@ -307,3 +307,18 @@ def test_a_gcli2api_client_already_configured_is_used_as_it_is(home: Path, emula
     ]
     listed = json.loads(CliRunner().invoke(main, ["accounts", "list", "--json"]).output)
     assert [a["client"] for a in listed] == ["mine"]
+
+
+def test_an_account_google_wants_verified_fails_with_the_link(
+    home: Path, emulator: Emulator, tmp_path: Path
+) -> None:
+    emulator.add_account(
+        make_account("vera@example.com", client_id=ANTIGRAVITY.client_id, validation_required=True)
+    )
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("1//vera\n")
+    result = _import(str(tokens))
+    assert result.exit_code == 1
+    (line,) = [x for x in result.output.splitlines() if x.startswith(f"{tokens} line 1: failed")]
+    assert "open https://" in line and "import or add it again" in line
+    assert _accounts()["vera@example.com"].status == "validation_required"

@@ -20,9 +20,9 @@ from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.imports import ImportItem, ImportSkip, ReadResult
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.config_file import config_lock, read_config, write_config
-from antigravity_gateway.errors import GatewayError
+from antigravity_gateway.errors import GatewayError, ValidationRequired
 from antigravity_gateway.settings import OAuthClient, Settings
-from antigravity_gateway.store.base import Account
+from antigravity_gateway.store.base import Account, https_url
 from antigravity_gateway.upstream.client import UpstreamHTTPError
 
 Action = Literal["added", "updated", "skipped", "failed"]
@@ -229,6 +229,10 @@ async def _import_group(
         previous = {a.email: (a.status, a.status_reason) for a in pool.accounts.values()}
         try:
             account = await pool.add(item.refresh_token, client=item.client)
+        except ValidationRequired as exc:  # stored, set aside until the user verifies it
+            link = https_url(exc.validation_url) or "the link Google gives"
+            errors.append(f"{exc.message}; open {link}, then import or add it again")
+            continue
         except (GatewayError, UpstreamHTTPError) as exc:
             errors.append(exc.message if isinstance(exc, GatewayError) else str(exc))
             continue
