@@ -173,7 +173,7 @@ def dry_run(plan: Plan, accounts: list[Account]) -> list[ImportResult]:
         )
         email = known.email if known is not None else item.email
         action: Action = "updated" if known is not None else "added"
-        note = "would be checked with Google" + ("" if email else "; its email is known after the check")
+        note = "" if email else "the email is known once Google checks the token"
         results.append(ImportResult(item.source, item.line, action, email, note, item.client, item.format))
         results.extend(_duplicates(group, item, email))
     return results
