@@ -157,7 +157,8 @@ def test_import_export_label_priority_quota(runner: CliRunner, emulator: Emulato
     assert result.exit_code == 1  # one line failed
     assert "line 2: added alice@example.com" in result.output
     assert "line 3: failed" in result.output and "invalid_grant" in result.output
-    assert "line 5: added bob@example.com" in result.output and "2 imported, 1 failed" in result.output
+    assert "line 5: added bob@example.com" in result.output
+    assert "2 added, 0 updated, 0 skipped, 1 failed" in result.output
 
     exported = tmp_path / "export.json"
     result = runner.invoke(main, ["accounts", "export", "--output", str(exported)])
@@ -166,7 +167,8 @@ def test_import_export_label_priority_quota(runner: CliRunner, emulator: Emulato
     rows = json.loads(exported.read_text())
     assert {r["email"] for r in rows} == {"alice@example.com", "bob@example.com"}
     again = runner.invoke(main, ["accounts", "import", str(exported)])
-    assert again.exit_code == 0 and again.output.count("updated") == 2
+    assert again.exit_code == 0 and again.output.count(": updated") == 2
+    assert "0 added, 2 updated, 0 skipped, 0 failed" in again.output
 
     assert runner.invoke(main, ["accounts", "label", "alice@example.com", "work"]).exit_code == 0
     assert runner.invoke(main, ["accounts", "priority", "alice@example.com", "3"]).exit_code == 0

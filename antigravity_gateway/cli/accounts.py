@@ -12,17 +12,19 @@ import time
 import webbrowser
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 import orjson
 from aiohttp import web
 
 from antigravity_gateway.accounts.catalog import ModelCatalog
+from antigravity_gateway.accounts.imports import SOURCES, default_location, missing_hint, read_paths
 from antigravity_gateway.accounts.login import LoginFlows, parse_response
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.accounts.profiles import Profiles
-from antigravity_gateway.accounts.transfer import ImportResult, export_accounts, import_accounts, parse_import
+from antigravity_gateway.accounts.transfer import ImportResult, export_accounts, import_accounts, plan_import
+from antigravity_gateway.accounts.transfer import dry_run as dry_run_plan
 from antigravity_gateway.cli.base import fail, has_data, main, open_pool, quiet_library_logs, run_async
 from antigravity_gateway.cli.table import Column, clean, table, terminal_width
 from antigravity_gateway.errors import GatewayError, ValidationRequired
@@ -333,34 +335,92 @@ async def loopback_receiver(port: int) -> AsyncIterator[tuple[str, asyncio.Futur
         await runner.cleanup()
 
 
+_SOURCE_HELP = "Read a tool's default location: " + "; ".join(f"{k} ({v})" for k, v in SOURCES.items()) + "."
+
+
 @accounts.command("import")
-@click.argument("file", type=click.File("r"))
-def accounts_import(file: TextIO) -> None:
-    """Add many accounts: refresh tokens one per line, or a JSON array of {email, refresh_token}."""
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--from", "sources", multiple=True, type=click.Choice(list(SOURCES)), help=_SOURCE_HELP + " Repeatable."
+)
+@click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing, ask Google nothing.")
+def accounts_import(paths: tuple[Path, ...], sources: tuple[str, ...], dry_run: bool) -> None:
+    """Add accounts from files, folders or other tools' default locations.
+
+    Reads gemini-cli's oauth_creds.json, Antigravity Tools' data folder ($ABV_DATA_DIR) and its export,
+    CLIProxyAPI's antigravity-*.json, gcli2api credential files (.json or .zip), JSON arrays of
+    {email, refresh_token} and any text with 1//... refresh tokens (the format is told from the
+    content). Duplicates are merged by email (the newer token wins); each account is checked end to
+    end, as `accounts add` does. Exit 1 when an entry failed."""
     settings = load_settings()
-    items = parse_import(file.read())
-    if not items:
-        fail("nothing to import in that file")
+    targets = list(paths)
+    for name in sources:
+        location = default_location(name)
+        if not location.exists():
+            fail(f"{name}: nothing at {location}{missing_hint(name)}")
+        targets.append(location)
+    if not targets:
+        fail("name files or folders to import, or --from " + "|".join(SOURCES))
+    try:
+        plan = plan_import(read_paths(targets))
+    except GatewayError as exc:
+        fail(exc.message)  # nothing was imported: the files are all read first
+    if not plan.total:
+        fail("nothing to import in " + ", ".join(str(t) for t in targets))
+
+    new_clients = [c for c in plan.clients if all(c.id != o.id for o in settings.all_oauth_clients)]
+    if dry_run:
+        known: list[Account] = []
+        if settings.db_path.exists():
+
+            async def accounts_now() -> list[Account]:
+                async with open_pool(settings) as pool:
+                    return list(pool.accounts.values())
+
+            known = run_async(accounts_now())
+        _import_report(dry_run_plan(plan, known), dry_run=True)
+        for client in new_clients:
+            click.echo(
+                clean(f"would add OAuth client {client.label} (client id {client.id}) to oauth_clients")
+            )
+        click.echo("dry run: nothing was changed")
+        return
 
     async def run() -> list[ImportResult]:
         results = []
         async with open_pool(settings) as pool:
-            with click.progressbar(length=len(items), label="importing", file=sys.stderr) as bar:
-                async for result in import_accounts(pool, items):
+            with click.progressbar(length=plan.total, label="importing", file=sys.stderr) as bar:
+                async for result in import_accounts(pool, plan, settings=settings):
                     results.append(result)
-                    bar.update(1)
+                    if result.action != "skipped" or not result.reason.startswith("duplicate"):
+                        bar.update(1)
         return results
 
-    results = run_async(run())
-    for r in results:
-        if r.ok:
-            click.echo(clean(f"line {r.line}: {'updated' if r.updated else 'added'} {r.email}"))
-        else:
-            click.echo(clean(f"line {r.line}: failed{' (' + r.email + ')' if r.email else ''}: {r.error}"))
-    failed = sum(1 for r in results if not r.ok)
-    click.echo(f"{len(results) - failed} imported, {failed} failed")
-    if failed:
+    with quiet_library_logs():
+        results = run_async(run())
+    _import_report(results, dry_run=False)
+    saved = [c for c in new_clients if any(r.ok and r.client == c.id for r in results)]
+    for client in saved:
+        click.echo(
+            clean(
+                f"added OAuth client {client.label} (client id {client.id}) to oauth_clients in config.toml; "
+                "restart a running gateway for it to refresh these accounts"
+            )
+        )
+    if any(r.action == "failed" for r in results):
         sys.exit(1)
+
+
+def _import_report(results: list[ImportResult], *, dry_run: bool) -> None:
+    would = {"added": "would add", "updated": "would update", "skipped": "would skip", "failed": "would fail"}
+    for r in results:
+        verb = would[r.action] if dry_run else r.action
+        email = f" {r.email}" if r.email else ""
+        reason = f": {r.reason}" if r.reason else ""
+        click.echo(clean(f"{r.place}: {verb}{email}{reason}"))
+    counts = {action: sum(1 for r in results if r.action == action) for action in would}
+    summary = ", ".join(f"{n} {would[action] if dry_run else action}" for action, n in counts.items())
+    click.echo(("dry run: " if dry_run else "") + summary)
 
 
 @accounts.command("export")

@@ -64,6 +64,7 @@ class Account:
     priority: int = 0
     created_at: float = field(default_factory=time.time)
     last_used_at: float = 0.0
+    proxy_url: str = ""
 
     def __post_init__(self) -> None:
         self.validation_url = https_url(self.validation_url)  # also rows stored before the check

@@ -9,6 +9,7 @@ browser policy (Host, Origin, JSON writes) is applied before any of this by :mod
 
 from __future__ import annotations
 
+import base64
 import hmac
 import math
 import secrets
@@ -25,10 +26,11 @@ from starlette.routing import BaseRoute, Route
 
 from antigravity_gateway import __version__
 from antigravity_gateway.accounts.catalog import ModelCatalog
+from antigravity_gateway.accounts.imports import ReadResult, read_text, read_upload
 from antigravity_gateway.accounts.login import LoginFlows, parse_response
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.accounts.scheduler import Scheduler
-from antigravity_gateway.accounts.transfer import export_accounts, import_accounts, parse_import
+from antigravity_gateway.accounts.transfer import dry_run, export_accounts, import_accounts, plan_import
 from antigravity_gateway.config_file import apply_live, update_config, validated
 from antigravity_gateway.core.limits import INT64_MAX, int_in_range
 from antigravity_gateway.core.pipeline import Pipeline
@@ -68,6 +70,9 @@ def _json(data: Any, status: int = 200) -> Response:
 
 def _error(message: str, status: int) -> Response:
     return _json({"error": {"message": message}}, status)
+
+
+_ACTIONS = ("added", "updated", "skipped", "failed")
 
 
 class AdminApi:
@@ -254,14 +259,41 @@ class AdminApi:
         return _json(self._account_view(request, account), 201)
 
     async def import_accounts(self, request: Request) -> Response:
+        """``{"text"}`` (pasted: any format, told by content) and/or ``{"files": [{"name", "data"}]}``
+        (``data`` base64: JSON, text or a .zip), optional ``"dry_run"``. Every file is read before
+        anything changes; one that cannot be read is a 400 naming it."""
         state = self._state(request)
         body = await self._body(request)
-        items = parse_import(str(body.get("text") or ""))
-        if not items:
+        read = ReadResult()
+        text = str(body.get("text") or "")
+        if text.strip():
+            read.extend(read_text(str(body.get("name") or "pasted text")[:200], text))
+        files = body.get("files") or []
+        if not isinstance(files, list):
+            raise InvalidRequest("files must be a list of {name, data}", param="files")
+        for index, entry in enumerate(files, start=1):
+            name = (
+                str(entry.get("name") or f"file {index}")[:200]
+                if isinstance(entry, dict)
+                else f"file {index}"
+            )
+            try:
+                data = base64.b64decode(str(entry.get("data") or ""), validate=True)
+            except (ValueError, AttributeError):
+                raise InvalidRequest(
+                    f"{name}: data must be the file's content in base64", param="files"
+                ) from None
+            read.extend(read_upload(name, data))
+        plan = plan_import(read)
+        if not plan.total:
             raise InvalidRequest("nothing to import: paste refresh tokens (one per line) or a JSON array")
-        results = [r.as_dict() async for r in import_accounts(state.pool, items)]
+        if body.get("dry_run") is True:
+            results = [r.as_dict() for r in dry_run(plan, list(state.pool.accounts.values()))]
+            return _json({"dry_run": True, "results": results})
+        imported = [r async for r in import_accounts(state.pool, plan, settings=state.pool.settings)]
         await state.catalog.load()
-        return _json({"results": results})
+        summary = {action: sum(1 for r in imported if r.action == action) for action in _ACTIONS}
+        return _json({"results": [r.as_dict() for r in imported], "summary": summary})
 
     async def export(self, request: Request) -> Response:
         return Response(export_accounts(self._state(request).pool), media_type="application/json")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import time
+import zipfile
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx2 as httpx
 import pytest
 
+from antigravity_gateway.accounts.profiles import ANTIGRAVITY
 from antigravity_gateway.config_file import read_config
 from antigravity_gateway.emulator import Fault
 from tests.conftest import Gateway, GatewayFactory, make_account
@@ -134,6 +139,56 @@ def test_import_lines_and_json_with_per_line_results(admin: Gateway) -> None:
     results = http.post("/api/accounts/import", json={"text": as_json}).json()["results"]
     assert [(r["ok"], r.get("email")) for r in results] == [(True, "carol@example.com"), (False, "x")]
     assert len(http.get("/api/accounts").json()) == 3
+
+
+def test_import_files_of_other_tools_a_zip_and_a_dry_run(admin: Gateway, tmp_path: Path) -> None:
+    samples = Path(__file__).parent.parent / "accounts" / "samples"
+    admin.emulator.add_client("gcli2api-test.apps.example", "GOCSPX-gcli2api-sample-secret")
+    admin.emulator.add_account(make_account("eve@example.com", client_id="gcli2api-test.apps.example"))
+    admin.emulator.add_account(make_account("cleo@example.com", client_id=ANTIGRAVITY.client_id))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(samples / "gcli2api" / "eve@example.com.json", "eve@example.com.json")
+    files = [
+        {"name": "creds.zip", "data": base64.b64encode(archive.getvalue()).decode()},
+        {
+            "name": "antigravity-cleo@example.com.json",
+            "data": base64.b64encode(
+                (samples / "cli-proxy-api" / "antigravity-cleo@example.com.json").read_bytes()
+            ).decode(),
+        },
+    ]
+    http = logged_in(admin)
+    dry = http.post("/api/accounts/import", json={"files": files, "dry_run": True}).json()
+    assert dry["dry_run"] is True and [r["action"] for r in dry["results"]] == ["added", "added"]
+    assert len(http.get("/api/accounts").json()) == 1
+    assert not [r for r in admin.emulator.requests if r.path.endswith("/token")]
+
+    answer = http.post("/api/accounts/import", json={"files": files}).json()
+    assert answer["summary"] == {"added": 2, "updated": 0, "skipped": 0, "failed": 0}
+    assert [(r["source"], r["email"]) for r in answer["results"]] == [
+        ("creds.zip:eve@example.com.json", "eve@example.com"),
+        ("antigravity-cleo@example.com.json", "cleo@example.com"),
+    ]
+    assert "GOCSPX" not in str(answer) and "1//" not in str(answer)
+    saved = read_config(admin.settings.home / "config.toml")["oauth_clients"]
+    assert [c["id"] for c in saved] == ["gcli2api-test.apps.example"] and saved[0]["label"].startswith(
+        "gcli2api-"
+    )
+    assert {a["email"] for a in http.get("/api/accounts").json()} == {
+        "alice@example.com",
+        "eve@example.com",
+        "cleo@example.com",
+    }
+
+    broken = [{"name": "cut.json", "data": base64.b64encode(b'{"refresh_token": "1//x').decode()}, *files]
+    refused = http.post("/api/accounts/import", json={"files": broken})
+    assert refused.status_code == 400
+    message = refused.json()["error"]["message"]
+    assert message.startswith("cannot import cut.json: it looks like JSON") and "gcli2api" in message
+    assert "1//x" not in message
+    not_base64 = http.post("/api/accounts/import", json={"files": [{"name": "a.json", "data": "%%%"}]})
+    assert not_base64.status_code == 400 and "base64" in not_base64.json()["error"]["message"]
 
 
 def test_google_login_through_the_dashboard(admin: Gateway) -> None:
