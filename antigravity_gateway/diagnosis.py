@@ -194,9 +194,9 @@ async def port_check(settings: Settings, port: int | None = None) -> Check:
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
-    version = await _gateway_at(host, port)
-    if version is not None:
-        return Check("port", "ok", f"{where} is held by Antigravity Gateway {version} (running)")
+    gateway = await _gateway_at(host, port)
+    if gateway is not None:
+        return Check("port", "ok", f"{where} is held by {gateway}")
     return Check(
         "port",
         "fail",
@@ -221,7 +221,7 @@ def _bind_problem(host: str, port: int) -> str:
 
 
 async def _gateway_at(host: str, port: int) -> str | None:
-    """The version of the Antigravity Gateway answering on ``host:port`` (``"?"`` when it hides it), or
+    """Which Antigravity Gateway answers on ``host:port`` (its version, when ``/healthz`` tells it), or
     ``None`` when what answers is something else. Nothing secret is sent (no key: the program may be
     anyone's)."""
     netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -237,14 +237,14 @@ async def _gateway_at(host: str, port: int) -> str | None:
                 and isinstance(health.get("accounts"), dict)
                 and "version" in health
             ):
-                return str(health["version"])
+                return f"Antigravity Gateway {health['version']} (running)"
             # auth_mode strict also guards /healthz; the dashboard's session route stays open
             async with session.get(f"http://{netloc}/api/session", headers=headers) as resp:
                 session_info = _json_or_none(await resp.read()) if resp.status == 200 else None
             if isinstance(session_info, dict) and {"authenticated", "password_required", "lan"} <= set(
                 session_info
             ):
-                return "?"
+                return "an Antigravity Gateway (running; its /healthz wants the client key)"
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
     return None
