@@ -461,6 +461,8 @@ def _quota_summary(quota: dict[str, Any]) -> tuple[Status, str]:
             else ""
         )
         return "warn", f"no quota left on any of its {len(models)} models{when}"
+    if lowest["remaining"] >= 1:
+        return "ok", f"quota left on {len(left)} of {len(models)} models (all at 100%)"
     return "ok", (
         f"quota left on {len(left)} of {len(models)} models (lowest {round(100 * lowest['remaining'])}%: "
         f"{lowest['id']})"

@@ -121,3 +121,22 @@ async def test_the_token_endpoints_date_is_remembered(
         seen = http.server_date()
         assert seen is not None and 3598 < seen.server - time.time() < 3602
         assert diagnosis.clock_check(http).status == "fail"
+
+
+def test_quota_summary() -> None:
+    summary = diagnosis._quota_summary
+    full = {"models": [{"id": "a", "remaining": 1.0, "reset_time": None}]}
+    assert summary(full) == ("ok", "quota left on 1 of 1 models (all at 100%)")
+    low = {
+        "models": [
+            {"id": "a", "remaining": 0.25, "reset_time": None},
+            {"id": "b", "remaining": 0.0, "reset_time": 2e9},
+        ]
+    }
+    assert summary(low) == ("ok", "quota left on 1 of 2 models (lowest 0%: b)")
+    status, text = summary({"models": [{"id": "b", "remaining": 0.0, "reset_time": 2e9}]})
+    assert status == "warn" and text.startswith(
+        "no quota left on any of its 1 models; the first reset is at "
+    )
+    assert summary({"models": []}) == ("warn", "no models available to this account")
+    assert summary({"models": [{"id": "a", "remaining": None}]})[0] == "ok"
