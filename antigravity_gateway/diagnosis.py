@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import socket
 import stat
 import sys
 import time
 import tomllib
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +51,8 @@ from antigravity_gateway.upstream import envelope
 from antigravity_gateway.upstream.client import UpstreamClient, UpstreamHTTPError
 from antigravity_gateway.web.security import posture_warnings
 
+logger = logging.getLogger(__name__)
+
 Status = Literal["ok", "warn", "fail"]
 
 #: The smallest Python the gateway supports.
@@ -61,6 +65,9 @@ SKEW_FAIL = 300.0
 PORT_TIMEOUT = 5.0
 #: The model a one-token countTokens asks about when the account has it (else its first model).
 PROBE_MODEL = "gemini-2.5-flash"
+#: How long one check that asks Google may take, and how many accounts are checked at once.
+CHECK_TIMEOUT = 60.0
+PARALLEL_ACCOUNTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,6 +523,28 @@ def client_version_check(http: UpstreamClient, runs: list[_AccountRun]) -> Check
 # -- all of it ------------------------------------------------------------------------------------
 
 
+async def _bounded(name: str, check: Awaitable[Check]) -> Check:
+    """A check that asks Google, within :data:`CHECK_TIMEOUT`; a bug in it is one failed line, not a
+    doctor that stops."""
+    try:
+        return await asyncio.wait_for(check, CHECK_TIMEOUT)
+    except TimeoutError:
+        return Check(
+            name,
+            "fail",
+            f"no answer within {CHECK_TIMEOUT:g} s",
+            "check the network (and a proxy, if one is needed), then run again",
+        )
+    except Exception as exc:
+        logger.exception("doctor: the check %s failed unexpectedly", name)
+        return Check(
+            name,
+            "fail",
+            f"the check itself failed ({exc.__class__.__name__})",
+            "a bug in the gateway: run `agw doctor` again, and report it if it stays",
+        )
+
+
 async def diagnose(
     settings: Settings,
     http: UpstreamClient,
@@ -535,7 +564,9 @@ async def diagnose(
     checks.append(posture_check(settings))
     oauth = pool.oauth if pool is not None else OAuth(settings, http)
     accounts = list(pool.accounts.values()) if pool is not None else []
-    checks += await asyncio.gather(*(profile_check(oauth, p, accounts) for p in oauth.profiles.all))
+    checks += await asyncio.gather(
+        *(_bounded(f"oauth client {p.name}", profile_check(oauth, p, accounts)) for p in oauth.profiles.all)
+    )
     runs: list[_AccountRun] = []
     if store_problem is not None:
         pass
@@ -550,9 +581,13 @@ async def diagnose(
         )
     else:
         runs = [_AccountRun() for _ in accounts]
-        checks += await asyncio.gather(
-            *(account_check(pool, catalog, a, run) for a, run in zip(accounts, runs, strict=True))
-        )
+        limit = asyncio.Semaphore(PARALLEL_ACCOUNTS)
+
+        async def one(account: Account, run: _AccountRun) -> Check:
+            async with limit:
+                return await _bounded(f"account {account.email}", account_check(pool, catalog, account, run))
+
+        checks += await asyncio.gather(*(one(a, run) for a, run in zip(accounts, runs, strict=True)))
     checks.append(clock_check(http))
     checks.append(client_version_check(http, runs))
     return checks

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from antigravity_gateway import diagnosis
 from antigravity_gateway.cli import main
 from antigravity_gateway.emulator import Emulator, EmulatorServer, Fault
 from antigravity_gateway.emulator.catalog import DEFAULT_MODELS
@@ -272,3 +273,29 @@ def test_database_encrypted_with_another_key(
     assert (
         "accounts" not in checks and "7f3c" not in result.output and "wrong passphrase" not in result.output
     )
+
+
+def test_google_too_slow(runner: CliRunner, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    _add(runner, emulator, "alice@example.com")
+    monkeypatch.setattr(diagnosis, "CHECK_TIMEOUT", 0.3)
+    emulator.add_fault(Fault(method="countTokens", first_byte_delay=1.0))
+    result, checks = _doctor(runner)
+    assert result.exit_code == 1
+    check = checks["account alice@example.com"]
+    assert check["status"] == "fail" and check["detail"] == "no answer within 0.3 s"
+    assert "check the network" in check["fix"]
+
+
+def test_a_check_that_breaks_is_one_failed_line(
+    runner: CliRunner, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add(runner, emulator, "alice@example.com")
+
+    def broken(quota: dict[str, Any]) -> str:
+        raise KeyError("id")
+
+    monkeypatch.setattr(diagnosis, "_probe_model", broken)
+    result, checks = _doctor(runner)
+    assert result.exit_code == 1
+    assert checks["account alice@example.com"]["detail"] == "the check itself failed (KeyError)"
+    assert checks["clock"]["status"] == "ok"
