@@ -43,6 +43,7 @@ from antigravity_gateway.errors import (
     GatewayError,
     InvalidGrant,
     OAuthError,
+    ProjectSetupError,
     ValidationRequired,
 )
 from antigravity_gateway.settings import Settings
@@ -401,6 +402,14 @@ async def account_check(
         )
     except OAuthError as exc:
         return Check(name, "fail", f"{step}: {exc.message}", login)
+    except ProjectSetupError as exc:
+        return Check(
+            name,
+            "fail",
+            f"{step}: {exc.message}",
+            f"set up Gemini Code Assist for {account.email} (a Google Cloud project with the Gemini for Google "
+            "Cloud API), then run again",
+        )
     except GatewayError as exc:
         return Check(
             name, "fail", f"{step}: {exc.message}", "check the network (and a proxy, if one is needed)"

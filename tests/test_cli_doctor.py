@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +300,46 @@ def test_a_check_that_breaks_is_one_failed_line(
     assert result.exit_code == 1
     assert checks["account alice@example.com"]["detail"] == "the check itself failed (KeyError)"
     assert checks["clock"]["status"] == "ok"
+
+
+def _edit_account(tmp_path: Path, sql: str) -> None:
+    with sqlite3.connect(tmp_path / "home" / "gateway.db") as db:
+        db.execute(sql)
+
+
+def test_token_of_another_email(runner: CliRunner, emulator: Emulator, tmp_path: Path) -> None:
+    _add(runner, emulator, "alice@example.com")
+    _edit_account(tmp_path, "UPDATE accounts SET email = 'carol@example.com'")
+    result, checks = _doctor(runner)
+    assert result.exit_code == 1
+    check = checks["account carol@example.com"]
+    assert (
+        check["status"] == "fail"
+        and check["detail"] == "the token belongs to 'alice@example.com', not to this account"
+    )
+    assert "agw accounts remove carol@example.com" in check["fix"]
+
+
+def test_no_project(runner: CliRunner, emulator: Emulator, tmp_path: Path) -> None:
+    _add(runner, emulator, "alice@example.com")
+    _edit_account(tmp_path, "UPDATE accounts SET project_id = ''")
+    emulator.add_fault(
+        Fault(method="loadCodeAssist", status=200, body={"currentTier": {"id": "standard-tier"}})
+    )
+    result, checks = _doctor(runner)
+    assert result.exit_code == 1
+    check = checks["account alice@example.com"]
+    assert check["status"] == "fail" and check["detail"].startswith(
+        "project: the account has the tier standard-tier"
+    )
+    assert "Gemini Code Assist" in check["fix"]
+
+
+def test_quota_cannot_be_fetched(runner: CliRunner, emulator: Emulator) -> None:
+    _add(runner, emulator, "alice@example.com")
+    emulator.add_fault(Fault(method="fetchAvailableModels", status=403, times=None))
+    result, checks = _doctor(runner)
+    assert result.exit_code == 1
+    check = checks["account alice@example.com"]
+    assert check["status"] == "fail" and check["detail"].startswith("quota: Google answered 403")
+    assert "may use Gemini Code Assist" in check["fix"]

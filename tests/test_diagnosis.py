@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from antigravity_gateway.diagnosis import (
 )
 from antigravity_gateway.emulator import Emulator, EmulatorServer
 from antigravity_gateway.settings import Settings
+from antigravity_gateway.store.base import Account
 from antigravity_gateway.upstream.client import UpstreamClient
 from tests.conftest import make_settings
 
@@ -140,3 +142,29 @@ def test_quota_summary() -> None:
     )
     assert summary({"models": []}) == ("warn", "no models available to this account")
     assert summary({"models": [{"id": "a", "remaining": None}]})[0] == "ok"
+
+
+async def test_accounts_set_aside_are_reported_without_asking_google() -> None:
+    """Accounts the gateway set aside are reported from their state; Google is not asked (no pool)."""
+    pool: Any = None  # not touched for these
+    run = diagnosis._AccountRun()
+    forbidden = Account(
+        email="f@example.com", refresh_token="x", status="forbidden", status_reason="403 from Google"
+    )
+    check = await diagnosis.account_check(pool, pool, forbidden, run)
+    assert check.status == "fail" and check.detail == "forbidden: 403 from Google"
+    assert "agw accounts enable f@example.com" in check.fix
+    waiting = Account(
+        email="v@example.com",
+        refresh_token="x",
+        status="validation_required",
+        status_until=time.time() + 600,
+        validation_url="https://accounts.google.com/signin/continue?x=1",
+    )
+    check = await diagnosis.account_check(pool, pool, waiting, run)
+    assert check.status == "fail" and check.fix.startswith(
+        "open https://accounts.google.com/signin/continue?x=1 as"
+    )
+    disabled = Account(email="d@example.com", refresh_token="x", status="disabled")
+    assert (await diagnosis.account_check(pool, pool, disabled, run)).status == "warn"
+    assert run.calls == 0
