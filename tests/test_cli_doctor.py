@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from antigravity_gateway import diagnosis
+from antigravity_gateway.accounts.profiles import ANTIGRAVITY
 from antigravity_gateway.cli import main
 from antigravity_gateway.emulator import Emulator, EmulatorServer, Fault
 from antigravity_gateway.emulator.catalog import DEFAULT_MODELS
@@ -343,3 +344,16 @@ def test_quota_cannot_be_fetched(runner: CliRunner, emulator: Emulator) -> None:
     check = checks["account alice@example.com"]
     assert check["status"] == "fail" and check["detail"].startswith("quota: Google answered 403")
     assert "may use Gemini Code Assist" in check["fix"]
+
+
+def test_a_refused_builtin_client_matters_only_when_accounts_use_it(
+    runner: CliRunner, emulator: Emulator
+) -> None:
+    _add(runner, emulator, "alice@example.com")
+    with emulator.lock:
+        del emulator.clients[ANTIGRAVITY.client_id]
+    result, checks = _doctor(runner)
+    assert result.exit_code == 0, result.output  # alice uses the primary client
+    assert checks["oauth client antigravity"]["status"] == "warn"
+    assert "401 invalid_client" in checks["oauth client antigravity"]["detail"]
+    assert checks["oauth client gemini-cli"]["status"] == "ok"
