@@ -369,7 +369,8 @@ async def account_check(
                 {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, model=model
             )
             answer = await pool.http.call("countTokens", body, token, route=pool.route(account, model))
-            total = (envelope.unwrap(answer) if "response" in answer else answer).get("totalTokens")
+            counted = envelope.unwrap(answer) if isinstance(answer, dict) and "response" in answer else answer
+            total = counted.get("totalTokens") if isinstance(counted, dict) else None
             found.append(f"countTokens on {model}: {total} token{'s' if total != 1 else ''}")
     except InvalidGrant as exc:
         return Check(name, "fail", f"{step}: {exc.message}", login)
