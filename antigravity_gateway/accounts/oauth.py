@@ -85,6 +85,22 @@ class OAuth:
             error="unauthorized_client",
         )
 
+    async def check_client(self, profile: Profile) -> tuple[bool, str]:
+        """Whether Google knows the profile's client id and secret, without a user's token: a refresh
+        with a made-up refresh token is refused as ``invalid_grant`` by a known client (the client is
+        checked first), as ``invalid_client`` or ``unauthorized_client`` otherwise. Returns (known, what
+        the token endpoint said)."""
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": "agw-doctor-probe",
+            "client_id": profile.client.id,
+            "client_secret": profile.client.secret,
+        }
+        status, body = await self.http.post_form(self.settings.oauth_token_url, form)
+        error, description = _oauth_error(body, status)
+        said = f"{status} {error}" + (f" ({description})" if description else "")
+        return error == "invalid_grant", said
+
     async def userinfo(self, access_token: str) -> dict[str, Any]:
         status, body = await self.http.get_json(self.settings.oauth_userinfo_url, access_token)
         if status != 200 or not isinstance(body, dict) or not body.get("email"):

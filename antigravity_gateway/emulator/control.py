@@ -13,7 +13,8 @@
 ``POST /__emulator/expire``    ``{"email"?}`` expire issued access tokens
 ``POST /__emulator/access_token``  ``{"email"}`` -> ``{"access_token"}`` (no OAuth round trip)
 ``GET|POST /__emulator/settings``  ``chunk_delay``, ``onboard_polls``, ``deprecated_models``,
-                               ``min_client_version`` ("2.10.0" or null), ``too_old_status``
+                               ``min_client_version`` ("2.10.0" or null), ``too_old_status``,
+                               ``clock_skew`` (seconds added to the ``Date`` header)
 ===========================  ==========================================================
 
 Control calls are recorded with endpoint ``"control"`` except reads/clears of the request log and
@@ -39,7 +40,14 @@ __all__ = ["PREFIX", "ControlHandlers"]
 
 PREFIX: Final = "/__emulator"
 _SETTINGS: Final = frozenset(
-    {"chunk_delay", "onboard_polls", "deprecated_models", "min_client_version", "too_old_status"}
+    {
+        "chunk_delay",
+        "onboard_polls",
+        "deprecated_models",
+        "min_client_version",
+        "too_old_status",
+        "clock_skew",
+    }
 )
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -182,6 +190,7 @@ class ControlHandlers:
                 ".".join(str(n) for n in emu.min_client_version) if emu.min_client_version else None
             ),
             "too_old_status": emu.too_old_status,
+            "clock_skew": emu.clock_skew,
         }
 
     def get_settings(self, _: dict[str, Any]) -> tuple[int, Any]:
@@ -208,4 +217,6 @@ class ControlHandlers:
                 raise _BadRequest("min_client_version must look like 2.10.0 (or be null)") from None
         if "too_old_status" in data:
             emu.too_old_status = int(data["too_old_status"])
+        if "clock_skew" in data:
+            emu.clock_skew = float(data["clock_skew"])
         return 200, self._settings()

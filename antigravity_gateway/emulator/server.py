@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
+from email.utils import formatdate
 from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
@@ -42,6 +44,13 @@ _SHUTDOWN_TIMEOUT: Final = 0.5
 def build_app(emu: Emulator) -> web.Application:
     """The aiohttp application serving OAuth, v1internal and the control API for ``emu``."""
     app = web.Application(client_max_size=_MAX_BODY)
+
+    async def date(request: web.Request, response: web.StreamResponse) -> None:
+        # aiohttp sends the correct Date, as Google does; a skewed clock is a test setting.
+        if emu.clock_skew:
+            response.headers["Date"] = formatdate(time.time() + emu.clock_skew, usegmt=True)
+
+    app.on_response_prepare.append(date)
     OAuthHandlers(emu).add_routes(app)
     ControlHandlers(emu).add_routes(app)
     v1 = V1InternalHandlers(emu)

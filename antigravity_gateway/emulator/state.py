@@ -171,6 +171,7 @@ class _Settings:
     onboard_polls: int = 1
     min_client_version: tuple[int, ...] | None = None
     too_old_status: int = 400
+    clock_skew: float = 0.0
     deprecated_models: dict[str, dict[str, str]] = field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_DEPRECATED_MODELS.items()}
     )
@@ -192,7 +193,9 @@ class Emulator:
     ``deprecated_models`` (the ``deprecatedModelIds`` map), ``min_client_version`` (e.g. ``(2, 10, 0)``:
     v1internal refuses an Antigravity ``User-Agent`` of an older version with "This version of
     Antigravity is no longer supported") and ``too_old_status`` (how: that status with an error body,
-    or ``200`` with the message as the answer, the way Google sometimes sends it).
+    or ``200`` with the message as the answer, the way Google sometimes sends it) and ``clock_skew``
+    (seconds added to the ``Date`` header of every answer, as from a server whose clock is off; the
+    gateway's clock check compares it with local time).
     """
 
     def __init__(self, *, max_recorded_requests: int | None = 100_000) -> None:
@@ -208,6 +211,7 @@ class Emulator:
         self.deprecated_models: dict[str, dict[str, str]] = settings.deprecated_models
         self.min_client_version: tuple[int, ...] | None = settings.min_client_version
         self.too_old_status: int = settings.too_old_status
+        self.clock_skew: float = settings.clock_skew
         # Google knows the installed-app clients that applications publish (the built-in profiles).
         self.clients: dict[str, str] = {p.client_id: p.client.secret for p in BUILTIN_PROFILES}
         self.accounts_by_email: dict[str, EmulatorAccount] = {}

@@ -18,6 +18,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -91,6 +92,16 @@ class TooOld:
 
 
 @dataclass(slots=True, frozen=True)
+class ServerDate:
+    """The ``Date`` header of an answer of the token endpoint (``server``) and the local time it arrived
+    (``local``), both epoch seconds: ``agw doctor`` compares them to find a wrong clock."""
+
+    url: str
+    server: float
+    local: float
+
+
+@dataclass(slots=True, frozen=True)
 class Route:
     """Where and as whom an account's calls go: its OAuth client profile's v1internal base URLs (in
     fallback order) and upstream ``User-Agent``. Without one, the settings' are used."""
@@ -149,6 +160,7 @@ class UpstreamClient:
         self.endpoints = list(settings.upstream_endpoints)
         self._session: aiohttp.ClientSession | None = None
         self._too_old: TooOld | None = None
+        self._server_date: ServerDate | None = None
         self._headers = {
             "Content-Type": "application/json",
             "User-Agent": settings.upstream_user_agent,
@@ -186,6 +198,10 @@ class UpstreamClient:
     def client_too_old(self) -> TooOld | None:
         """Whether the last v1internal answer said the client is too old (``None``: it did not)."""
         return self._too_old
+
+    def server_date(self) -> ServerDate | None:
+        """The ``Date`` of the last answer of the token endpoint (:meth:`post_form`), when it had one."""
+        return self._server_date
 
     def note_too_old(self, message: str, user_agent: str, endpoint: str) -> None:
         """Remember that an answer said the client is too old (streams are read by the caller)."""
@@ -328,6 +344,7 @@ class UpstreamClient:
         try:
             async with self.session.post(url, data=dict(form)) as resp:
                 data = await resp.read()
+                self._note_date(url, resp.headers.get("Date", ""))
                 try:
                     return resp.status, orjson.loads(data) if data else {}
                 except orjson.JSONDecodeError:
@@ -337,6 +354,14 @@ class UpstreamClient:
                     }
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise UpstreamUnavailable(f"cannot reach {url}: {_describe(exc)}") from exc
+
+    def _note_date(self, url: str, header: str) -> None:
+        try:
+            server = parsedate_to_datetime(header).timestamp() if header else None
+        except (TypeError, ValueError):
+            server = None
+        if server is not None:
+            self._server_date = ServerDate(url, server, time.time())
 
     async def get_json(self, url: str, token: str) -> tuple[int, Any]:
         try:

@@ -34,6 +34,7 @@ from antigravity_gateway.accounts.transfer import dry_run, export_accounts, impo
 from antigravity_gateway.config_file import apply_live, update_config, validated
 from antigravity_gateway.core.limits import INT64_MAX, int_in_range
 from antigravity_gateway.core.pipeline import Pipeline
+from antigravity_gateway.diagnosis import diagnose, report
 from antigravity_gateway.errors import AccountError, GatewayError, InvalidRequest, NotFound
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, RequestQuery
@@ -509,6 +510,14 @@ class AdminApi:
         base = f"{request.url.scheme}://{request.url.netloc}"
         return _json({"base_url": base, "api_key": state.settings.api_key, "models": pipeline.model_ids()})
 
+    async def doctor(self, request: Request) -> Response:
+        """``agw doctor`` for the dashboard; the port is the one this request came in on."""
+        state = self._state(request)
+        server = request.scope.get("server")
+        port = int(server[1]) if server and server[1] else None
+        checks = await diagnose(state.settings, state.pool.http, state.pool, state.catalog, port=port)
+        return _json(report(checks))
+
     # -- routes -----------------------------------------------------------------------------------
 
     def routes(self) -> list[BaseRoute]:
@@ -542,6 +551,7 @@ class AdminApi:
             Route("/cooldowns/clear", g(self.clear_cooldowns), methods=["POST"]),
             Route("/bindings/clear", g(self.clear_bindings), methods=["POST"]),
             Route("/quickstart", g(self.quickstart), methods=["GET"]),
+            Route("/doctor", g(self.doctor), methods=["GET"]),
         ]
 
 

@@ -3,6 +3,7 @@
 import { ApiError, api, get, onUnauthorized, post } from "./api.js";
 import { field, h, icon, logo } from "./dom.js";
 import * as accounts from "./accounts.js";
+import * as doctor from "./doctor.js";
 import * as logs from "./logs.js";
 import * as overview from "./overview.js";
 import * as quickstart from "./quickstart.js";
@@ -15,6 +16,7 @@ const PAGES = [
   { id: "logs", title: "Request log", icon: "logs", module: logs },
   { id: "usage", title: "Usage", icon: "usage", module: usage },
   { id: "settings", title: "Settings", icon: "settings", module: settings },
+  { id: "doctor", title: "Doctor", icon: "doctor", module: doctor },
   { id: "quickstart", title: "Quick start", icon: "quickstart", module: quickstart },
 ];
 
