@@ -109,8 +109,6 @@ async def read_json(
     # (it copies a bytearray or memoryview first), and the bytes are dropped once parsed.
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     del chunks
-    # Nesting needs brackets: counting them (C speed) spares most bodies the walk through the tree.
-    brackets = raw.count(b"{") + raw.count(b"[")
     if not raw.strip():
         if allow_empty:
             return {}
@@ -123,7 +121,7 @@ async def read_json(
         del raw  # the parsed form is all that is kept
     if not isinstance(data, dict):
         raise InvalidRequest(f"Invalid JSON payload received: expected an object, got {type(data).__name__}")
-    if brackets > MAX_DEPTH and too_deep(data, MAX_DEPTH):
+    if too_deep(data, MAX_DEPTH):  # about 1.5 µs for a small chat request; bound by nodes, not bytes
         raise InvalidRequest(
             f"Invalid JSON payload received: objects and arrays are nested more than {MAX_DEPTH} levels deep"
         )

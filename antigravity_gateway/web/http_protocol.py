@@ -11,7 +11,9 @@ connection:
 - a body deadline (``body_read_timeout``): silence while a request body arrives closes the connection
   (not counted while uvicorn itself has paused reading because the app has not taken the body yet);
 - head limits: :data:`MAX_HEAD_BYTES` and :data:`MAX_HEADERS`; past them a 431 and the connection closes;
-- a request answered before its body was read (413, 503) is not drained: its connection closes.
+- a request answered before its body was read (413, 503) has the rest of its body read and dropped,
+  as uvicorn does (closing at once would make the client's system discard the answer), but for at
+  most ``body_read_timeout`` in all; then the connection closes.
 
 The deadlines are checked by one ticking timer per connection; a request only stores a time, which
 keeps the cost per request to a few attribute writes. Built per settings by :func:`protocol_class`
@@ -46,6 +48,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_error = ""
         self._phase = _HEAD
+        self._draining_until = 0.0
         self._deadline = self.loop.time() + self.header_read_timeout
         interval = min(self.header_read_timeout, self.body_read_timeout) / 4
         self._interval = min(1.0, max(0.01, interval))
@@ -64,6 +67,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         now = self.loop.time()
+        if self._draining_until and now > self._draining_until:
+            self.transport.close()
+            return
         if self._phase != _BUSY and now > self._deadline:
             if self._phase == _HEAD:
                 if self._head_bytes:
@@ -116,6 +122,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._phase = _BUSY
+        if self._draining_until:  # the rest of an answered request's body is in: the next head is due
+            self._draining_until = 0.0
+            self._await_head()
+            return
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -123,9 +133,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self._phase == _BODY:
-            # Answered before its body was read (413, 503, ...): the rest of the body is not
-            # drained; the connection closes once the answer is out.
-            self.transport.close()
+            # Answered before its body was read (413, 503, ...): the rest is read and dropped, for a
+            # limited time.
+            self._draining_until = self.loop.time() + self.body_read_timeout
         elif not self.pipeline:
             self._await_head()
 

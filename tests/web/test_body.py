@@ -18,7 +18,18 @@ from tests.rawhttp import connect, read_answer, status_of
 GEMINI = "/v1beta/models/gemini-2.5-flash:generateContent"
 OPENAI = "/v1/chat/completions"
 ANTHROPIC = "/v1/messages"
-ROUTES = [GEMINI, OPENAI, ANTHROPIC, "/v1/responses", "/v1beta/models/gemini-2.5-flash:countTokens"]
+ROUTES = [
+    GEMINI,
+    "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+    "/v1beta/models/gemini-2.5-flash:countTokens",
+    "/v1/models/gemini-2.5-flash:generateContent",
+    OPENAI,
+    "/v1/responses",
+    "/v1/responses/input_tokens",
+    "/v1/images/generations",
+    ANTHROPIC,
+    "/v1/messages/count_tokens",
+]
 
 
 def endless_chunked_body(gateway: Gateway, method: str, path: str, size: int) -> bytes:

@@ -102,3 +102,24 @@ def test_connections_past_max_connections_get_503(gateway_factory: GatewayFactor
     finally:
         for sock in held:
             sock.close()
+
+
+def test_an_answered_body_is_drained_for_a_limited_time(gateway_factory: GatewayFactory) -> None:
+    """After a 413 the rest of the body is read (the client gets its answer, then may go on), but a
+    client that keeps sending is cut off after body_read_timeout."""
+    gateway = gateway_factory(max_body_bytes=16 * 1024, body_read_timeout=0.5)
+    sock = connect(gateway.url, timeout=5)
+    try:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + (b"400\r\n" + b"[" * 1024 + b"\r\n") * 32
+        )
+        assert status_of(read_answer(sock)) == 413
+        started = time.monotonic()
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            while time.monotonic() - started < 5:
+                sock.sendall(b"400\r\n" + b"[" * 1024 + b"\r\n")
+                time.sleep(0.01)
+        assert time.monotonic() - started < 3
+    finally:
+        sock.close()
