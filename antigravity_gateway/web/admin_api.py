@@ -458,10 +458,10 @@ class AdminApi:
         return _json({"items": items, "next_before_id": next_before})
 
     async def log_detail(self, request: Request) -> Response:
-        try:
-            request_id = int(request.path_params["request_id"])
-        except ValueError:
-            raise NotFound("no such request") from None
+        raw = request.path_params["request_id"]
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > INT64_MAX:
+            raise NotFound("no such request")
+        request_id = int(raw)
         state = self._state(request)
         await state.request_logger.flush()
         record = await state.pool.store.get_request(request_id)

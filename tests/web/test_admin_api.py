@@ -328,3 +328,9 @@ def test_log_paging_integers_are_range_checked(admin: Gateway, query: str) -> No
     answer = logged_in(admin).get(f"/api/logs?{query}")
     assert answer.status_code == 400
     assert "must be an integer from" in answer.text
+
+
+@pytest.mark.parametrize("request_id", ["99999999999999999999999", "9223372036854775808", "-1", "١٢", "abc"])
+def test_a_log_detail_id_out_of_range_is_a_404(admin: Gateway, request_id: str) -> None:
+    answer = logged_in(admin).get(f"/api/logs/{request_id}")
+    assert answer.status_code == 404 and answer.json()["error"]["message"] == "no such request"

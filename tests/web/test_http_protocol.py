@@ -111,7 +111,7 @@ def test_an_answered_body_is_drained_for_a_limited_time(gateway_factory: Gateway
     sock = connect(gateway.url, timeout=5)
     try:
         sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
             + (b"400\r\n" + b"[" * 1024 + b"\r\n") * 32
         )
         assert status_of(read_answer(sock)) == 413

@@ -292,7 +292,7 @@ export async function render(root, ctx) {
     const m = modal(`Edit ${acc.email}`);
     const label = h("input", { type: "text", value: acc.label || "", maxlength: 100 });
     const priority = h("input", { type: "number", value: String(acc.priority ?? 0), step: 1 });
-    const form = h("form", { class: "form-grid", id: nextId("form") }, field("Label", label), field("Priority", priority, "Lower numbers are preferred; 0 is the default."));
+    const form = h("form", { class: "form-grid", id: nextId("form") }, field("Label", label), field("Priority", priority, "Higher numbers are chosen first; 0 is the default."));
     const save = h("button", { class: "primary", type: "submit", form: form.id }, "Save");
     form.addEventListener("submit", (e) => {
       e.preventDefault();
