@@ -280,6 +280,6 @@ print(c.models.generate_content(model='gemini-2.5-flash', contents='Hello').text
     export AGW_HOME={settings.home}
     agw logs tail -f        agw accounts quota        agw stats
 
-Real use: add your Google accounts (`agw accounts add --refresh-token ...`) and run `agw serve`.
+Real use (in your own AGW_HOME): `agw accounts login` (or `agw accounts import`), `agw doctor`, then `agw serve`.
 """
     )
