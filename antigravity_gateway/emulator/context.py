@@ -54,6 +54,7 @@ class Call:
             return
         self.recorded = True
         req = self.request
+        peer = req.transport.get_extra_info("peername") if req.transport is not None else None
         self.emu.record(
             RecordedRequest(
                 endpoint=self.endpoint,
@@ -67,6 +68,7 @@ class Call:
                 status=status,
                 fault=self.fault,
                 timestamp=time.time(),
+                peer_port=int(peer[1]) if peer else 0,
             )
         )
 
