@@ -277,16 +277,20 @@ class ProxyPool:
     # -- counters and health ----------------------------------------------------------------------
 
     def note_request(self, url: str) -> None:
-        self.state(url).requests += 1
+        """A call went through ``url``. (A pool proxy is healthy again only after a health check.)"""
+        state = self.state(url)
+        state.requests += 1
+        if url not in self._pool:
+            state.healthy = True
 
     def note_failure(self, url: str, error: str) -> None:
-        """A call through ``url`` failed because of the proxy: counted; a pool proxy is skipped from now."""
+        """A call through ``url`` failed because of the proxy: counted and marked failing (a pool proxy
+        is skipped until a health check passes; an account's own one shows failing until a call passes)."""
         state = self.state(url)
         state.requests += 1
         state.failures += 1
         state.last_error = error
-        if url in self._pool:
-            state.healthy = False
+        state.healthy = False
 
     def note_health(self, url: str, health: ProxyHealth) -> None:
         state = self.state(url)

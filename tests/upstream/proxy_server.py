@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,24 @@ class ProxyServer:
             for c in psutil.Process(self.process.pid).net_connections("tcp")
             if c.raddr and c.raddr.port == port
         }
+
+
+#: The password of the test proxies: no answer, log or view of the gateway may contain it.
+PASSWORD = "s3cret-proxy-pw"
+
+ProxyFactory = Callable[..., ProxyServer]
+
+
+@pytest.fixture
+def proxy_factory(tmp_path: Path) -> Iterator[ProxyFactory]:
+    """Start real proxies: ``proxy_factory("http" | "socks5", auth="user:pw", port=None)``."""
+    started: list[ProxyServer] = []
+
+    def start(kind: str, auth: str = f"agw:{PASSWORD}", port: int | None = None) -> ProxyServer:
+        proxy = ProxyServer(tmp_path, kind, auth, port).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()

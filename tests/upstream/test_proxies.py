@@ -5,7 +5,6 @@ proxy's own log and sockets show."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,30 +15,16 @@ from click.testing import CliRunner
 from antigravity_gateway.cli import main
 from antigravity_gateway.emulator import Emulator, EmulatorServer
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, ENDPOINTS, Gateway, GatewayFactory, make_account
-from tests.upstream.proxy_server import ProxyServer, free_port
+from tests.upstream import proxy_server
+from tests.upstream.proxy_server import PASSWORD, ProxyFactory, ProxyServer, free_port
+
+proxy_factory = proxy_server.proxy_factory  # the fixture
 
 URL = "/v1beta/models/gemini-2.5-flash:generateContent"
-PASSWORD = "s3cret-proxy-pw"
-
-ProxyFactory = Callable[..., ProxyServer]
 
 
 def ask(text: str = "Say something through the proxy") -> dict[str, Any]:
     return {"contents": [{"role": "user", "parts": [{"text": text}]}]}
-
-
-@pytest.fixture
-def proxy_factory(tmp_path: Path) -> Iterator[ProxyFactory]:
-    started: list[ProxyServer] = []
-
-    def start(kind: str, auth: str = f"agw:{PASSWORD}", port: int | None = None) -> ProxyServer:
-        proxy = ProxyServer(tmp_path, kind, auth, port).start()
-        started.append(proxy)
-        return proxy
-
-    yield start
-    for proxy in started:
-        proxy.stop()
 
 
 def emulator_port(server: EmulatorServer) -> int:
@@ -257,7 +242,7 @@ def test_a_dead_proxy_fails_its_account_only(
 
     listed = client.get("/api/proxies").json()["proxies"]
     failing = next(p for p in listed if p["accounts"] == ["alice@example.com"])
-    assert failing["failures"] >= 1
+    assert failing["failures"] >= 1 and not failing["healthy"]
     logs = client.get("/api/logs").text
     assert PASSWORD not in caplog.text + answer.text + logs + client.get("/api/proxies").text
 
