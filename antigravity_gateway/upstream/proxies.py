@@ -8,7 +8,7 @@ loopback included.
 
 A pool proxy that fails (a health check, or a call it could not carry) is skipped until a health check
 passes again; its accounts go to another healthy proxy meanwhile and come back afterwards. A proxy's
-failure is the proxy's, not the account's: :class:`ProxyFailed` names the proxy (password redacted) and
+failure is the proxy's, not the account's: :class:`~antigravity_gateway.errors.ProxyFailed` names the proxy (password redacted) and
 sets no cooldown. Proxy URLs hold passwords: show them only through :func:`redact`.
 """
 
@@ -26,7 +26,9 @@ import aiohttp
 import aiohttp_socks
 from aiohttp_socks import ProxyConnector, ProxyType
 
-from antigravity_gateway.errors import UpstreamUnavailable
+from antigravity_gateway.errors import ProxyFailed
+
+__all__ = ["ProxyFailed", "ProxyHealth", "ProxyPool", "check_proxy", "check_url", "env_proxy", "redact"]
 
 #: The proxy URL schemes the gateway speaks (``socks5h``: the proxy resolves host names).
 SCHEMES = ("http", "https", "socks5", "socks5h")
@@ -43,18 +45,6 @@ PROXY_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _CHECK_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, aiohttp.ClientError, OSError, *PROXY_ERRORS)
-
-
-class ProxyFailed(UpstreamUnavailable):
-    """A proxy could not carry a call to Google (down, refused the credentials, broke the handshake).
-
-    The proxy's fault, not the account's: no cooldown. ``proxy`` is the redacted URL."""
-
-    status = 502
-
-    def __init__(self, proxy: str, what: str) -> None:
-        super().__init__(f"upstream proxy {proxy} failed: {what}", reason="PROXY_FAILED")
-        self.proxy = proxy
 
 
 def redact(url: str) -> str:

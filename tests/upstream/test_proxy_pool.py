@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from antigravity_gateway.cli import main
+from antigravity_gateway.server import RedactingFilter
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account
 from antigravity_gateway.store.crypto import PREFIX
@@ -123,6 +125,13 @@ def test_without_a_pool_the_global_proxy_or_none() -> None:
     assert not pool.state("http://own:1").healthy
     pool.note_request("http://own:1")
     assert pool.state("http://own:1").healthy  # shown failing until a call goes through again
+
+
+def test_the_log_filter_scrubs_proxy_passwords() -> None:
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "via %s and %s", None, None)
+    record.args = (f"socks5h://me:{PW}@10.0.0.2:1080", f"http://u:{PW}@h:3128")
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "via socks5h://me:***@10.0.0.2:1080 and http://u:***@h:3128"
 
 
 def test_account_views_and_the_store_keep_the_password_secret(tmp_path: Path) -> None:
