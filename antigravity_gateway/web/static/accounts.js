@@ -340,7 +340,7 @@ export async function render(root, ctx) {
       { class: "form-grid", id: nextId("form") },
       field("Label", label),
       field("Priority", priority, "Lower numbers are preferred; 0 is the default."),
-      field("Proxy", proxy, "This account's own upstream proxy: http://, https://, socks5:// or socks5h://. Empty: the proxy pool or the global proxy. The password is shown as ***; leave it so to keep it."),
+      field("Proxy", proxy, "This account's own upstream proxy, a URL of scheme http, https, socks5 or socks5h. Empty: the proxy pool or the global proxy. The password is shown as ***; leave it so to keep it."),
     );
     const save = h("button", { class: "primary", type: "submit", form: form.id }, "Save");
     form.addEventListener("submit", (e) => {
