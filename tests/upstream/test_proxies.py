@@ -4,23 +4,37 @@ proxy's own log and sockets show."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+import httpx2 as httpx
 import pytest
 from click.testing import CliRunner
 
+from antigravity_gateway.accounts.login import LoginFlows
+from antigravity_gateway.accounts.oauth import OAuth
 from antigravity_gateway.cli import main
 from antigravity_gateway.emulator import Emulator, EmulatorServer
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, ENDPOINTS, Gateway, GatewayFactory, make_account
+from antigravity_gateway.upstream.client import UpstreamClient
+from tests.conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    ENDPOINTS,
+    Gateway,
+    GatewayFactory,
+    make_account,
+    make_settings,
+)
 from tests.upstream import proxy_server
 from tests.upstream.proxy_server import PASSWORD, ProxyFactory, ProxyServer, free_port
 
 proxy_factory = proxy_server.proxy_factory  # the fixture
 
 URL = "/v1beta/models/gemini-2.5-flash:generateContent"
+STREAM_URL = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
 
 
 def ask(text: str = "Say something through the proxy") -> dict[str, Any]:
@@ -94,6 +108,29 @@ def test_cli_add_goes_through_the_proxy(
     result = CliRunner().invoke(main, ["accounts", "add", "--refresh-token", "1//alice"])
     assert result.exit_code == 0, result.output
     _connections_match(emulator, proxy, emulator_port(emulator_server))
+
+
+def test_the_login_code_exchange_goes_through_the_proxy(
+    tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer, proxy_factory: ProxyFactory
+) -> None:
+    proxy = proxy_factory("socks5")
+    emulator.add_account(make_account("alice@example.com"))
+    settings = make_settings(tmp_path / "home", emulator_server, upstream_proxy=proxy.url("socks5h"))
+    flows = LoginFlows(OAuth(settings, UpstreamClient(settings)))
+    flow = flows.start("http://127.0.0.1:9/callback", login_hint="alice@example.com")
+    with httpx.Client(follow_redirects=False) as browser:  # the user's browser: Google's consent page
+        consent = browser.get(flow.url)
+    code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
+    emulator.clear_requests()
+
+    async def exchange() -> str:
+        async with flows.oauth.http:
+            return await flows.refresh_token_for(flow, code)
+
+    assert asyncio.run(exchange())
+    (request,) = emulator.requests
+    assert (request.endpoint, request.method, request.status) == ("oauth", "token", 200)
+    assert proxy.connections_to(emulator_port(emulator_server)) == 1
 
 
 def test_the_standard_proxy_variables_are_honoured(
@@ -196,6 +233,8 @@ def test_per_account_proxies(
         _only(gateway, email)
         answer = client.post(URL, json=ask(f"hello from {email}"))
         assert answer.status_code == 200, answer.text
+        streamed = client.post(STREAM_URL, json=ask(f"a stream for {email}"))
+        assert streamed.status_code == 200 and "data:" in streamed.text, streamed.text
 
     requests = gateway.emulator.requests
     assert {r.account_email for r in requests if r.endpoint == "oauth"} == {
