@@ -39,6 +39,8 @@ class AccountPool:
 
     async def load(self) -> None:
         self.accounts = {a.id: a for a in await self.store.list_accounts()}
+        for account in self.accounts.values():  # the store's order: the same pool proxies after a restart
+            self.proxy_of(account)
 
     async def sync(self) -> None:
         """Merge what the store holds (other processes may have changed it) into memory."""

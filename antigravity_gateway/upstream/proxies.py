@@ -140,8 +140,13 @@ class ProxyHealth:
     status: int = 0
 
 
-async def check_proxy(url: str, target: str, *, timeout: float = 10.0) -> ProxyHealth:
-    """Whether ``url`` carries a request to ``target`` (any HTTP answer of the target counts).
+#: What :func:`check_proxy` asks for by default: Google's v1internal host (any answer will do).
+GOOGLE = "https://cloudcode-pa.googleapis.com/"
+
+
+async def check_proxy(url: str, target: str = GOOGLE, *, timeout: float = 10.0) -> ProxyHealth:
+    """Whether ``url`` carries a request to ``target`` (any HTTP answer of the target counts; pass
+    ``health_target(settings.upstream_endpoints)`` to check the way to the configured endpoints).
 
     A 407 (credentials refused) or any failure to connect through the proxy fails the check."""
     started = time.monotonic()

@@ -249,8 +249,12 @@ class AdminApi:
         token = str(body.get("refresh_token") or "").strip()
         if not token:
             raise InvalidRequest("refresh_token is required")
+        proxy_url = _proxy_url(body.get("proxy_url"), "")
         account = await state.pool.add(
-            token, label=str(body.get("label") or ""), client=str(body.get("client") or "")
+            token,
+            label=str(body.get("label") or ""),
+            client=str(body.get("client") or ""),
+            proxy_url=proxy_url,
         )
         await _refresh_quietly(state.catalog, account)
         return _json(self._account_view(request, account), 201)

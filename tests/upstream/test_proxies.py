@@ -218,6 +218,22 @@ def two_accounts(gateway_factory: GatewayFactory) -> Gateway:
     return gateway_factory([make_account("alice@example.com"), make_account("bob@example.com")])
 
 
+def test_an_account_added_in_the_dashboard_with_its_proxy(
+    gateway_factory: GatewayFactory, emulator_server: EmulatorServer, proxy_factory: ProxyFactory
+) -> None:
+    proxy = proxy_factory("http")
+    gateway = gateway_factory([])
+    gateway.emulator.add_account(make_account("bob@example.com"))
+    answer = gateway.http().post("/api/accounts", json={"refresh_token": "1//bob", "proxy_url": proxy.url()})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["proxy_url"] == f"http://agw:***@127.0.0.1:{proxy.port}"
+    seen = {(r.endpoint, r.method) for r in gateway.emulator.requests}
+    assert {("oauth", "token"), ("oauth", "userinfo"), ("sandbox", "loadCodeAssist")} <= seen
+    assert_all_through(gateway.emulator, proxy, emulator_port(emulator_server))
+    refused = gateway.http().post("/api/accounts", json={"refresh_token": "1//bob", "proxy_url": "ftp://x:1"})
+    assert refused.status_code == 400 and "not a proxy URL" in refused.text
+
+
 def test_per_account_proxies(
     two_accounts: Gateway, emulator_server: EmulatorServer, proxy_factory: ProxyFactory
 ) -> None:

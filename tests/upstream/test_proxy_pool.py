@@ -11,12 +11,14 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.cli import main
 from antigravity_gateway.server import RedactingFilter
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account
 from antigravity_gateway.store.crypto import PREFIX
 from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.upstream.client import UpstreamClient
 from antigravity_gateway.upstream.proxies import ProxyHealth, ProxyPool, check_url, env_proxy, redact
 
 PW = "pa55-w0rd"
@@ -125,6 +127,24 @@ def test_without_a_pool_the_global_proxy_or_none() -> None:
     assert not pool.state("http://own:1").healthy
     pool.note_request("http://own:1")
     assert pool.state("http://own:1").healthy  # shown failing until a call goes through again
+
+
+def test_pool_proxies_are_the_same_after_a_restart(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, upstream_proxies=["http://p1:1", "http://p2:2", "http://p3:3"])
+
+    async def homes(new: list[str], *, reverse: bool = False) -> dict[str, str]:
+        async with SQLiteStore(settings.db_path) as store:
+            for email in new:
+                await store.save_account(Account(email=email, refresh_token="1//" + email))
+            pool = AccountPool(settings, store, UpstreamClient(settings))  # a new process
+            await pool.load()
+            accounts = list(pool.accounts.values())
+            return {a.email: pool.proxy_of(a) for a in (reversed(accounts) if reverse else accounts)}
+
+    first = asyncio.run(homes([f"user{i}@example.com" for i in range(6)]))
+    assert sorted(first.values()) == sorted(["http://p1:1", "http://p2:2", "http://p3:3"] * 2)
+    # asked in another order: the choice was made when the pool loaded, in the store's order
+    assert asyncio.run(homes([], reverse=True)) == first
 
 
 def test_the_log_filter_scrubs_proxy_passwords() -> None:
