@@ -174,13 +174,14 @@ def test_accounts_proxy_command(
     listed = runner.invoke(main, ["accounts", "list", "--json"])
     assert f"agw:***@127.0.0.1:{proxy.port}" in listed.output and PASSWORD not in listed.output
 
-    # the account's own proxy carries its calls from the CLI too (a forced token refresh, the models)
+    # the account's own proxy carries its calls from the CLI too (the quota)
     emulator.clear_requests()
-    emulator.expire_access_tokens()
-    result = runner.invoke(main, ["models", "refresh"]) if "refresh" in _models_commands() else None
-    if result is not None:
-        assert result.exit_code == 0, result.output
-        assert proxy.connections_to(emulator_port(emulator_server)) >= 1
+    result = runner.invoke(main, ["accounts", "quota"])
+    assert result.exit_code == 0, result.output
+    assert "fetchAvailableModels" in {r.method for r in emulator.requests}
+    assert proxy.connections_to(emulator_port(emulator_server)) == len(
+        {r.peer_port for r in emulator.requests}
+    )
 
     bad = runner.invoke(main, ["accounts", "proxy", "alice@example.com", "ftp://agw:" + PASSWORD + "@h:1"])
     assert bad.exit_code == 1 and "not a proxy URL" in bad.output and PASSWORD not in bad.output
@@ -188,11 +189,6 @@ def test_accounts_proxy_command(
 
     result = runner.invoke(main, ["accounts", "proxy", "alice@example.com", "none"])
     assert result.exit_code == 0 and "no proxy of its own" in result.output
-
-
-def _models_commands() -> set[str]:
-    group = main.commands.get("models")
-    return set(getattr(group, "commands", {}))
 
 
 # -- the gateway: per-account routing, a dead proxy, wrong credentials ----------------------------------
