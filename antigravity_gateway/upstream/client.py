@@ -190,6 +190,11 @@ class UpstreamClient:
             resp = await session.request(http_method, url, **kwargs, **options)
         except PROXY_ERRORS as exc:
             raise self._proxy_failed(chosen, describe(exc)) from None
+        except aiohttp.ConnectionTimeoutError:
+            if not chosen:
+                raise
+            # the connection goes to the proxy (for SOCKS, through it): the proxy did not answer in time
+            raise self._proxy_failed(chosen, "timed out connecting to the proxy") from None
         if chosen:
             if resp.status == 407:
                 resp.release()

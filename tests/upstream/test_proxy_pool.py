@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.cli import main
+from antigravity_gateway.errors import ProxyFailed
 from antigravity_gateway.server import RedactingFilter
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account
@@ -129,6 +131,43 @@ def test_without_a_pool_the_global_proxy_or_none() -> None:
     assert pool.state("http://own:1").healthy  # shown failing until a call goes through again
 
 
+def test_a_proxy_that_does_not_answer_is_named_and_not_retried_elsewhere(tmp_path: Path) -> None:
+    """A proxy that never accepts (its backlog full): the connect timeout is the proxy's failure."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(0)
+        port = silent.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        proxy = f"http://me:{PW}@127.0.0.1:{port}"
+        settings = Settings(
+            home=tmp_path,
+            upstream_proxy=proxy,
+            upstream_connect_timeout=0.3,
+            upstream_endpoints=[f"http://127.0.0.1:9/{name}/v1internal" for name in ("a", "b", "c")],
+        )
+
+        async def call() -> None:
+            async with UpstreamClient(settings) as client:
+                try:
+                    await client.call("generateContent", b"{}", "token")
+                finally:
+                    assert client.proxies.state(proxy).failures == 1  # once: no other endpoint tried
+
+        try:
+            with pytest.raises(ProxyFailed) as info:
+                asyncio.run(call())
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert (
+        info.value.message
+        == f"upstream proxy http://me:***@127.0.0.1:{port} failed: timed out connecting to the proxy"
+    )
+
+
 def test_pool_proxies_are_the_same_after_a_restart(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, upstream_proxies=["http://p1:1", "http://p2:2", "http://p3:3"])
 
@@ -149,9 +188,9 @@ def test_pool_proxies_are_the_same_after_a_restart(tmp_path: Path) -> None:
 
 def test_the_log_filter_scrubs_proxy_passwords() -> None:
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "via %s and %s", None, None)
-    record.args = (f"socks5h://me:{PW}@10.0.0.2:1080", f"http://u:{PW}@h:3128")
+    record.args = (f"socks5h://me:{PW}@10.0.0.2:1080", f"http://u:{PW}@x@h:3128/a@b")
     RedactingFilter().filter(record)
-    assert record.getMessage() == "via socks5h://me:***@10.0.0.2:1080 and http://u:***@h:3128"
+    assert record.getMessage() == "via socks5h://me:***@10.0.0.2:1080 and http://u:***@h:3128/a@b"
 
 
 def test_account_views_and_the_store_keep_the_password_secret(tmp_path: Path) -> None:
