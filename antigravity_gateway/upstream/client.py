@@ -11,7 +11,7 @@ or :class:`UpstreamHTTPError`.
 
 Every call goes through the proxy :mod:`.proxies` chooses: a :class:`Route`'s ``proxy`` (the account's),
 else the pool's or the global one, else the standard proxy variables. A call a proxy could not carry
-raises :class:`~antigravity_gateway.upstream.proxies.ProxyFailed` at once (no other endpoint is tried:
+raises :class:`~antigravity_gateway.errors.ProxyFailed` at once (no other endpoint is tried:
 they all go through the same proxy), naming the proxy with its password redacted.
 """
 
@@ -189,6 +189,8 @@ class UpstreamClient:
         try:
             resp = await session.request(http_method, url, **kwargs, **options)
         except PROXY_ERRORS as exc:
+            if not chosen:  # no proxy: not the proxy's (only proxied connections raise these)
+                raise UpstreamUnavailable(f"cannot reach {url}: {describe(exc)}") from None
             raise self._proxy_failed(chosen, describe(exc)) from None
         except aiohttp.ConnectionTimeoutError:
             if not chosen:
