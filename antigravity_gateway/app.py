@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -31,6 +32,7 @@ from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.request_log import RequestLogger, current_record
 from antigravity_gateway.store.sqlite import store_for
 from antigravity_gateway.upstream.client import UpstreamClient
+from antigravity_gateway.upstream.proxies import health_target
 from antigravity_gateway.web import anthropic_routes, dashboard, gemini_routes, models_routes, openai_routes
 from antigravity_gateway.web.admin_api import AdminApi
 from antigravity_gateway.web.auth import AuthMiddleware
@@ -168,6 +170,18 @@ def build_app(settings: Settings) -> Starlette:
                     name="agw-model-catalog",
                 ),
             ]
+            if http.proxies.pool:
+                target = health_target(settings.upstream_endpoints)
+                tasks.append(
+                    asyncio.create_task(
+                        _every(
+                            settings.proxy_check_interval,
+                            functools.partial(_check_proxies, http, target),
+                            first=0.0,
+                        ),
+                        name="agw-proxy-health",
+                    )
+                )
             try:
                 yield
             finally:
@@ -223,6 +237,17 @@ def _syncer(
                     logger.info("config.toml changed: applied %s", ", ".join(changed))
 
     return sync
+
+
+async def _check_proxies(http: UpstreamClient, target: str) -> None:
+    """One health check of the proxy pool; a change of state is logged (the URLs redacted)."""
+    before = {url: http.proxies.state(url).healthy for url in http.proxies.pool}
+    for url, health in zip(http.proxies.pool, await http.proxies.check_all(target), strict=True):
+        if health.ok != before[url]:
+            if health.ok:
+                logger.info("upstream proxy %s passes its health check again", health.proxy)
+            else:
+                logger.warning("upstream proxy %s fails its health check: %s", health.proxy, health.error)
 
 
 def _catalog_waiter(pool: AccountPool, catalog: ModelCatalog) -> Callable[[], Awaitable[None]]:

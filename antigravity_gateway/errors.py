@@ -16,6 +16,8 @@
     ├── Overloaded                    503 too many large bodies at once (retry_after set)
     ├── UpstreamError                 the upstream answered with an error that is passed on
     │   ├── UpstreamUnavailable       network errors / 5xx on every endpoint
+    │   │   └── ProxyFailed           502 an upstream proxy could not carry the call (named, password
+    │   │                             redacted; the proxy's fault: no cooldown on the account)
     │   └── ClientTooOld              502 Google says the client (its User-Agent) is too old
     ├── NoAccountAvailable            503 no enabled account at all
     │   └── AllAccountsCoolingDown    429 every account is cooling down; retry_after = soonest recovery
@@ -141,6 +143,18 @@ class UpstreamError(GatewayError):
 
 class UpstreamUnavailable(UpstreamError):
     status = 503
+
+
+class ProxyFailed(UpstreamUnavailable):
+    """A proxy could not carry a call to Google (down, refused the credentials, broke the handshake).
+
+    The proxy's fault, not the account's: no cooldown. ``proxy`` is the URL with its password redacted."""
+
+    status = 502
+
+    def __init__(self, proxy: str, what: str) -> None:
+        super().__init__(f"upstream proxy {proxy} failed: {what}", reason="PROXY_FAILED")
+        self.proxy = proxy
 
 
 class ClientTooOld(UpstreamError):

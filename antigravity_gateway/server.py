@@ -20,6 +20,7 @@ _SECRET_PATTERNS = [
     (re.compile(r"1//[\w\-.]+"), "1//<redacted>"),
     (re.compile(r"(?i)(bearer\s+)[\w\-.~+/]+=*"), r"\1<redacted>"),
     (re.compile(r"(?i)([?&]key=)[^&\s]+"), r"\1<redacted>"),
+    (re.compile(r"(?i)\b((?:https?|socks5h?)://[^:/@\s]*:)[^\s/]*@"), r"\1***@"),  # proxy passwords
 ]
 
 

@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from antigravity_gateway.upstream.proxies import check_url
+
 AuthMode = Literal["off", "strict", "all_except_health", "auto"]
 SchedulingMode = Literal["balance", "cache-first", "performance", "fixed"]
 
@@ -72,6 +74,9 @@ class Settings(BaseSettings):
     upstream_user_agent: str = "antigravity/2.9.1 linux/amd64"
     upstream_connect_timeout: float = Field(default=20.0, gt=0)
     upstream_read_timeout: float = Field(default=300.0, gt=0)
+    upstream_proxy: str = ""
+    upstream_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    proxy_check_interval: float = Field(default=60.0, ge=1)
     max_stream_event_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     oauth_auth_url: str = DEFAULT_AUTH_URL
@@ -119,6 +124,19 @@ class Settings(BaseSettings):
             value = [str(v).rstrip("/") for v in value]
             if not value:
                 raise ValueError("at least one upstream endpoint is required")
+        return value
+
+    @field_validator("upstream_proxy")
+    @classmethod
+    def _proxy(cls, value: str) -> str:
+        return check_url(value) if value.strip() else ""
+
+    @field_validator("upstream_proxies", mode="before")
+    @classmethod
+    def _proxy_pool(cls, value: Any) -> Any:
+        value = _split_csv(value)
+        if isinstance(value, list):
+            value = [check_url(str(v)) for v in value]
         return value
 
     @field_validator("oauth_profile")

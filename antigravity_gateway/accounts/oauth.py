@@ -47,8 +47,12 @@ class OAuth:
             self._profiles = (key, Profiles(self.settings))
         return self._profiles[1]
 
-    async def refresh(self, refresh_token: str, first: Profile | str | None = None) -> Grant:
-        """Refresh with ``first`` (a profile or the client id the account remembers), then the others."""
+    async def refresh(
+        self, refresh_token: str, first: Profile | str | None = None, *, proxy: str | None = None
+    ) -> Grant:
+        """Refresh with ``first`` (a profile or the client id the account remembers), then the others.
+
+        ``proxy``: the account's (:meth:`AccountPool.proxy_of`); ``None`` for the default one."""
         refused: list[str] = []
         for profile in self.profiles.ordered(first):
             client = profile.client
@@ -58,7 +62,7 @@ class OAuth:
                 "client_id": client.id,
                 "client_secret": client.secret,
             }
-            status, body = await self.http.post_form(self.settings.oauth_token_url, form)
+            status, body = await self.http.post_form(self.settings.oauth_token_url, form, proxy=proxy)
             if status == 200 and isinstance(body, dict) and body.get("access_token"):
                 return Grant(
                     access_token=str(body["access_token"]),
@@ -101,8 +105,8 @@ class OAuth:
         said = f"{status} {error}" + (f" ({description})" if description else "")
         return error == "invalid_grant", said
 
-    async def userinfo(self, access_token: str) -> dict[str, Any]:
-        status, body = await self.http.get_json(self.settings.oauth_userinfo_url, access_token)
+    async def userinfo(self, access_token: str, *, proxy: str | None = None) -> dict[str, Any]:
+        status, body = await self.http.get_json(self.settings.oauth_userinfo_url, access_token, proxy=proxy)
         if status != 200 or not isinstance(body, dict) or not body.get("email"):
             raise OAuthError(f"userinfo answered {status}; cannot read the account's email")
         return body

@@ -9,6 +9,7 @@ CLI while the gateway runs) are picked up by :meth:`AccountPool.sync`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -19,6 +20,7 @@ from antigravity_gateway.errors import InvalidGrant, NotFound, ValidationRequire
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, AccountStatus, Store, https_url
 from antigravity_gateway.upstream.client import Route, UpstreamClient, UpstreamHTTPError
+from antigravity_gateway.upstream.proxies import check_url
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ class AccountPool:
 
     async def load(self) -> None:
         self.accounts = {a.id: a for a in await self.store.list_accounts()}
+        for account in self.accounts.values():  # the store's order: the same pool proxies after a restart
+            self.proxy_of(account)
 
     async def sync(self) -> None:
         """Merge what the store holds (other processes may have changed it) into memory."""
@@ -54,7 +58,15 @@ class AccountPool:
                 current.access_token_expires_at = fresh.access_token_expires_at
                 current.refresh_token = fresh.refresh_token
                 current.oauth_client_id = fresh.oauth_client_id
-            for name in ("status", "status_reason", "status_until", "validation_url", "label", "priority"):
+            for name in (
+                "status",
+                "status_reason",
+                "status_until",
+                "validation_url",
+                "label",
+                "priority",
+                "proxy_url",
+            ):
                 setattr(current, name, getattr(fresh, name))
             if fresh.project_id:
                 current.project_id, current.tier_id, current.tier_name = (
@@ -75,6 +87,7 @@ class AccountPool:
 
     async def remove(self, account: Account) -> None:
         self.accounts.pop(account.id, None)
+        self.http.proxies.forget(account.id)
         await self.store.delete_account(account.id)
 
     async def set_status(
@@ -90,8 +103,20 @@ class AccountPool:
         return profiles.for_client_id(account.oauth_client_id) or profiles.default
 
     def route(self, account: Account, model: str = "") -> Route:
-        """Where and as whom the account's v1internal calls go (its profile's endpoints and User-Agent)."""
-        return self.oauth.profiles.route(self.profile_of(account), model)
+        """Where, as whom and through which proxy the account's v1internal calls go (its profile's
+        endpoints and User-Agent, :meth:`proxy_of`)."""
+        route = self.oauth.profiles.route(self.profile_of(account), model)
+        return dataclasses.replace(route, proxy=self.proxy_of(account))
+
+    def proxy_of(self, account: Account) -> str:
+        """The proxy of the account's calls: its own, else its sticky pool proxy, else the global one
+        (``""``: none configured, the standard proxy variables decide)."""
+        return self.http.proxies.for_account(account.id, account.proxy_url)
+
+    async def set_proxy(self, account: Account, proxy_url: str) -> None:
+        """Give the account its own proxy (``""``: none, back to the pool's or the global one)."""
+        account.proxy_url = check_url(proxy_url) if proxy_url else ""
+        await self.save(account)
 
     # -- tokens -----------------------------------------------------------------------------------
 
@@ -109,7 +134,9 @@ class AccountPool:
 
     async def _refresh(self, account: Account) -> str:
         try:
-            grant = await self.oauth.refresh(account.refresh_token, account.oauth_client_id)
+            grant = await self.oauth.refresh(
+                account.refresh_token, account.oauth_client_id, proxy=self.proxy_of(account)
+            )
         except InvalidGrant as exc:
             logger.warning("account %s: refresh token refused (invalid_grant); disabling it", account.email)
             await self.set_status(
@@ -166,21 +193,27 @@ class AccountPool:
 
     # -- adding -----------------------------------------------------------------------------------
 
-    async def add(self, refresh_token: str, *, label: str = "", client: str = "") -> Account:
+    async def add(
+        self, refresh_token: str, *, label: str = "", client: str = "", proxy_url: str = ""
+    ) -> Account:
         """Check a refresh token end to end (refresh, email, project) and store the account.
 
         ``client`` (a profile name, a custom client's label or a client id) is tried first, then the
         other profiles. Adding an email that is already in the pool updates that account instead of
-        duplicating it.
+        duplicating it. ``proxy_url``: the account's own proxy, used from the first call on (without
+        one, an account already in the pool keeps its own; a new one uses the pool's or the global one).
         """
         refresh_token = refresh_token.strip()
+        proxy_url = check_url(proxy_url) if proxy_url else ""
         first = self.oauth.profiles.get(client) if client else None
-        grant = await self.oauth.refresh(refresh_token, first)
-        info = await self.oauth.userinfo(grant.access_token)
+        grant = await self.oauth.refresh(refresh_token, first, proxy=proxy_url or None)
+        info = await self.oauth.userinfo(grant.access_token, proxy=proxy_url or None)
         email = str(info["email"])
         account = next((a for a in self.accounts.values() if a.email == email), None)
         if account is None:
             account = Account(email=email, refresh_token=refresh_token)
+        if proxy_url:
+            account.proxy_url = proxy_url
         account.refresh_token = grant.refresh_token or refresh_token
         account.access_token, account.access_token_expires_at = grant.access_token, grant.expires_at
         account.oauth_client_id = grant.client_id

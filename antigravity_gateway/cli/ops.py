@@ -21,6 +21,7 @@ from antigravity_gateway.config_file import LIVE_KEYS, read_config, update_confi
 from antigravity_gateway.settings import Settings, load_settings
 from antigravity_gateway.store.base import RequestQuery, RequestRecord
 from antigravity_gateway.store.sqlite import SQLiteStore, store_for
+from antigravity_gateway.upstream.proxies import redact
 
 SECRET_SETTINGS = frozenset(
     {"api_key", "admin_password", "oauth_client_secret", "oauth_clients", "secret_key"}
@@ -155,6 +156,10 @@ def config_show() -> None:
         value = getattr(settings, name)
         if name in SECRET_SETTINGS and value:
             value = "<set>"
+        elif name == "upstream_proxy":
+            value = redact(value)
+        elif name == "upstream_proxies":
+            value = [redact(v) for v in value]
         click.echo(f"{name} = {orjson.dumps(value, default=str).decode()}")
 
 

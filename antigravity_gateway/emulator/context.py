@@ -57,6 +57,7 @@ class Call:
             return
         self.recorded = True
         req = self.request
+        peer = req.transport.get_extra_info("peername") if req.transport is not None else None
         self.emu.record(
             RecordedRequest(
                 endpoint=self.endpoint,
@@ -70,6 +71,7 @@ class Call:
                 status=status,
                 fault=self.fault,
                 timestamp=time.time(),
+                peer_port=int(peer[1]) if peer else 0,
             )
         )
 

@@ -106,6 +106,7 @@ class RecordedRequest:
     status: int
     fault: str | None = None
     timestamp: float = 0.0
+    peer_port: int = 0  # the TCP port the request came from (which connection: through a proxy?)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +121,7 @@ class RecordedRequest:
             "status": self.status,
             "fault": self.fault,
             "timestamp": self.timestamp,
+            "peer_port": self.peer_port,
         }
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+from antigravity_gateway.upstream.proxies import redact
+
 AccountStatus = Literal["enabled", "disabled", "invalid_grant", "validation_required", "forbidden"]
 
 
@@ -45,7 +47,10 @@ def https_url(url: str) -> str:
 
 @dataclass(slots=True)
 class Account:
-    """One Google account of the pool. ``refresh_token`` and ``access_token`` are secrets: never log them."""
+    """One Google account of the pool. ``refresh_token`` and ``access_token`` are secrets: never log them.
+
+    ``proxy_url``: the account's own upstream proxy (``""``: the pool's or the global one). It may hold a
+    password: show it only through :func:`~antigravity_gateway.upstream.proxies.redact`."""
 
     email: str
     refresh_token: str = field(repr=False)
@@ -64,7 +69,7 @@ class Account:
     priority: int = 0
     created_at: float = field(default_factory=time.time)
     last_used_at: float = 0.0
-    proxy_url: str = ""
+    proxy_url: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         self.validation_url = https_url(self.validation_url)  # also rows stored before the check
@@ -94,6 +99,7 @@ class Account:
             "created_at": self.created_at,
             "last_used_at": self.last_used_at or None,
             "access_token_expires_at": self.access_token_expires_at or None,
+            "proxy_url": redact(self.proxy_url),
         }
 
 

@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 _ACCOUNT_COLUMNS = [f.name for f in fields(Account)]
 _REQUEST_COLUMNS = list(REQUEST_COLUMNS)
-_TOKEN_COLUMNS = ("refresh_token", "access_token")
+_TOKEN_COLUMNS = ("refresh_token", "access_token", "proxy_url")  # proxy_url: may hold a password
 _ANY_ENCRYPTED = " OR ".join(f"{c} GLOB '{PREFIX}*'" for c in _TOKEN_COLUMNS)
 _ANY_PLAINTEXT = " OR ".join(f"({c} != '' AND {c} NOT GLOB '{PREFIX}*')" for c in _TOKEN_COLUMNS)
 

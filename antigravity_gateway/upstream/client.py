@@ -8,6 +8,11 @@ is read by its caller) is passed over too, and remembered for ``agw doctor``
 (:meth:`UpstreamClient.client_too_old`). aiohttp
 exceptions never leave this module: they become :class:`~antigravity_gateway.errors.UpstreamUnavailable`
 or :class:`UpstreamHTTPError`.
+
+Every call goes through the proxy :mod:`.proxies` chooses: a :class:`Route`'s ``proxy`` (the account's),
+else the pool's or the global one, else the standard proxy variables. A call a proxy could not carry
+raises :class:`~antigravity_gateway.errors.ProxyFailed` at once (no other endpoint is tried:
+they all go through the same proxy), naming the proxy with its password redacted.
 """
 
 from __future__ import annotations
@@ -28,6 +33,16 @@ from aiohttp.payload import BytesPayload, Payload
 
 from antigravity_gateway.errors import UpstreamUnavailable
 from antigravity_gateway.settings import Settings
+from antigravity_gateway.upstream.proxies import (
+    PROXY_ERRORS,
+    ProxyFailed,
+    ProxyPool,
+    describe,
+    env_proxy,
+    is_socks,
+    redact,
+    socks_connector,
+)
 from antigravity_gateway.upstream.rpc_error import RpcError, parse_error, too_old_error, too_old_message
 
 logger = logging.getLogger(__name__)
@@ -104,10 +119,13 @@ class ServerDate:
 @dataclass(slots=True, frozen=True)
 class Route:
     """Where and as whom an account's calls go: its OAuth client profile's v1internal base URLs (in
-    fallback order) and upstream ``User-Agent``. Without one, the settings' are used."""
+    fallback order), upstream ``User-Agent`` and proxy. Without one, the settings' are used.
+
+    ``proxy``: ``None`` is not decided (the pool's default), ``""`` none configured (the environment's)."""
 
     endpoints: tuple[str, ...]
     user_agent: str
+    proxy: str | None = None
 
 
 @dataclass(slots=True)
@@ -159,6 +177,8 @@ class UpstreamClient:
         self.settings = settings
         self.endpoints = list(settings.upstream_endpoints)
         self._session: aiohttp.ClientSession | None = None
+        self._socks_sessions: dict[str, aiohttp.ClientSession] = {}
+        self.proxies = ProxyPool(settings.upstream_proxies, settings.upstream_proxy)
         self._too_old: TooOld | None = None
         self._server_date: ServerDate | None = None
         self._headers = {
@@ -167,27 +187,85 @@ class UpstreamClient:
         }
 
     async def __aenter__(self) -> UpstreamClient:
-        connector = aiohttp.TCPConnector(
-            limit=0,
-            limit_per_host=0,
-            keepalive_timeout=60,
-            ttl_dns_cache=300,
-            ssl=ssl.create_default_context(),
-        )
+        self._session = self._new_session(aiohttp.TCPConnector(**self._connector_options()))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        sessions = [*self._socks_sessions.values()]
+        self._socks_sessions.clear()
+        if self._session is not None:
+            sessions.append(self._session)
+            self._session = None
+        for session in sessions:
+            await session.close()
+
+    def _connector_options(self) -> dict[str, Any]:
+        return {
+            "limit": 0,
+            "limit_per_host": 0,
+            "keepalive_timeout": 60,
+            "ttl_dns_cache": 300,
+            "ssl": ssl.create_default_context(),
+        }
+
+    def _new_session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
         timeout = aiohttp.ClientTimeout(
             total=None,
             sock_connect=self.settings.upstream_connect_timeout,
             sock_read=self.settings.upstream_read_timeout,
         )
-        self._session = aiohttp.ClientSession(
+        # trust_env stays off: the proxy variables are read by proxies.env_proxy (ALL_PROXY and SOCKS too).
+        return aiohttp.ClientSession(
             connector=connector, timeout=timeout, json_serialize=lambda o: orjson.dumps(o).decode()
         )
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    def proxy_for(self, url: str, proxy: str | None = None) -> str:
+        """The proxy a call to ``url`` goes through (``""``: none). ``proxy`` as in :class:`Route`."""
+        chosen = self.proxies.default() if proxy is None else proxy
+        return chosen or env_proxy(url)
+
+    def _session_for(self, proxy: str) -> tuple[aiohttp.ClientSession, dict[str, Any]]:
+        """The session and request options that go through ``proxy`` (HTTP(S) proxies share the session)."""
+        if not proxy:
+            return self.session, {}
+        if not is_socks(proxy):
+            return self.session, {"proxy": proxy}
+        session = self._socks_sessions.get(proxy)
+        if session is None:
+            self.session  # noqa: B018  (raises when the client is not open)
+            session = self._new_session(socks_connector(proxy, **self._connector_options()))
+            self._socks_sessions[proxy] = session
+        return session, {}
+
+    async def _send(
+        self, http_method: str, url: str, proxy: str | None, **kwargs: Any
+    ) -> aiohttp.ClientResponse:
+        """Send one request through the call's proxy; a failure of the proxy raises :class:`ProxyFailed`."""
+        chosen = self.proxy_for(url, proxy)
+        session, options = self._session_for(chosen)
+        try:
+            resp = await session.request(http_method, url, **kwargs, **options)
+        except PROXY_ERRORS as exc:
+            if not chosen:  # no proxy: not the proxy's (only proxied connections raise these)
+                raise UpstreamUnavailable(f"cannot reach {url}: {describe(exc)}") from None
+            raise self._proxy_failed(chosen, describe(exc)) from None
+        except aiohttp.ConnectionTimeoutError:
+            if not chosen:
+                raise
+            # the connection goes to the proxy (for SOCKS, through it): the proxy did not answer in time
+            raise self._proxy_failed(chosen, "timed out connecting to the proxy") from None
+        if chosen:
+            if resp.status == 407:
+                resp.release()
+                raise self._proxy_failed(chosen, "the proxy refused the credentials (407)")
+            self.proxies.note_request(chosen)
+        return resp
+
+    def _proxy_failed(self, proxy: str, what: str) -> ProxyFailed:
+        self.proxies.note_failure(proxy, what)
+        error = ProxyFailed(redact(proxy), what)
+        logger.warning("%s", error.message)
+        return error
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -286,7 +364,13 @@ class UpstreamClient:
         for base in endpoints:
             url = f"{base}:{method}?alt=sse" if stream else f"{base}:{method}"
             try:
-                resp = await self.session.post(url, data=_payload(body), headers=headers)
+                resp = await self._send(
+                    "POST",
+                    url,
+                    route.proxy if route is not None else None,
+                    data=_payload(body),
+                    headers=headers,
+                )
             except (TimeoutError, aiohttp.ClientError) as exc:
                 last_network = _describe(exc)
                 logger.warning(
@@ -328,8 +412,10 @@ class UpstreamClient:
 
     async def get_operation(self, name: str, token: str, endpoint: str, *, route: Route | None = None) -> Any:
         """GET a long-running operation (``operations/...``) from the endpoint that created it."""
+        proxy = route.proxy if route is not None else None
+        url = f"{endpoint}/{name}"
         try:
-            async with self.session.get(f"{endpoint}/{name}", headers=self._auth(token, route)) as resp:
+            async with await self._send("GET", url, proxy, headers=self._auth(token, route)) as resp:
                 data = await resp.read()
                 if resp.status != 200:
                     raise UpstreamHTTPError(parse_error(resp.status, data, resp.headers), endpoint)
@@ -339,10 +425,13 @@ class UpstreamClient:
 
     # -- plain HTTP for OAuth ---------------------------------------------------------------------
 
-    async def post_form(self, url: str, form: Mapping[str, str]) -> tuple[int, Any]:
-        """POST a form (the OAuth token endpoint). Returns (status, JSON or ``{}``)."""
+    async def post_form(
+        self, url: str, form: Mapping[str, str], *, proxy: str | None = None
+    ) -> tuple[int, Any]:
+        """POST a form (the OAuth token endpoint). Returns (status, JSON or ``{}``). ``proxy``: as in
+        :class:`Route` (the account's, or ``None`` for the default)."""
         try:
-            async with self.session.post(url, data=dict(form)) as resp:
+            async with await self._send("POST", url, proxy, data=dict(form)) as resp:
                 data = await resp.read()
                 self._note_date(url, resp.headers.get("Date", ""))
                 try:
@@ -363,9 +452,11 @@ class UpstreamClient:
         if server is not None:
             self._server_date = ServerDate(url, server, time.time())
 
-    async def get_json(self, url: str, token: str) -> tuple[int, Any]:
+    async def get_json(self, url: str, token: str, *, proxy: str | None = None) -> tuple[int, Any]:
         try:
-            async with self.session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+            async with await self._send(
+                "GET", url, proxy, headers={"Authorization": f"Bearer {token}"}
+            ) as resp:
                 data = await resp.read()
                 try:
                     return resp.status, orjson.loads(data) if data else {}

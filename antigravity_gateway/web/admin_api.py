@@ -39,6 +39,7 @@ from antigravity_gateway.errors import AccountError, GatewayError, InvalidReques
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, RequestQuery
 from antigravity_gateway.upstream.client import UpstreamHTTPError
+from antigravity_gateway.upstream.proxies import check_url, health_target, redact
 from antigravity_gateway.web.body import read_admin_json
 from antigravity_gateway.web.peer import client_ip, from_trusted_proxy, request_scheme
 from antigravity_gateway.web.sessions import SESSION_SECONDS, Sessions
@@ -166,6 +167,7 @@ class AdminApi:
             if account_id == account.id and c.until > now
         ]
         view["quota"] = catalog.quota_view(account.id)
+        view["proxy"] = redact(state.pool.proxy_of(account))  # the one its calls use now
         return view
 
     def _find(self, request: Request) -> Account:
@@ -253,8 +255,12 @@ class AdminApi:
         token = str(body.get("refresh_token") or "").strip()
         if not token:
             raise InvalidRequest("refresh_token is required")
+        proxy_url = _proxy_url(body.get("proxy_url"), "")
         account = await state.pool.add(
-            token, label=str(body.get("label") or ""), client=str(body.get("client") or "")
+            token,
+            label=str(body.get("label") or ""),
+            client=str(body.get("client") or ""),
+            proxy_url=proxy_url,
         )
         await _refresh_quietly(state.catalog, account)
         return _json(self._account_view(request, account), 201)
@@ -307,7 +313,10 @@ class AdminApi:
         priority = account.priority
         if "priority" in body:
             priority = int_in_range(body["priority"], "priority", -MAX_PRIORITY, MAX_PRIORITY)
-        account.label, account.priority = label, priority
+        proxy_url = account.proxy_url
+        if "proxy_url" in body:
+            proxy_url = _proxy_url(body["proxy_url"], account.proxy_url)
+        account.label, account.priority, account.proxy_url = label, priority, proxy_url
         await self._state(request).pool.save(account)
         return _json(self._account_view(request, account))
 
@@ -338,6 +347,34 @@ class AdminApi:
         state = self._state(request)
         await state.catalog.refresh_all()
         return _json([self._account_view(request, a) for a in state.pool.accounts.values()])
+
+    # -- upstream proxies -------------------------------------------------------------------------
+
+    def _proxies_view(self, request: Request) -> dict[str, Any]:
+        """Each proxy in use (the pool's, the global one, the accounts' own) with its state, counters
+        and accounts (emails). Passwords redacted."""
+        pool: AccountPool = self._state(request).pool
+        proxies = pool.http.proxies
+        users: dict[str, list[str]] = {}
+        for account in pool.accounts.values():
+            users.setdefault(pool.proxy_of(account), []).append(account.email)
+        direct = sorted(users.pop("", []))
+        in_pool = proxies.pool
+        views = []
+        for url in dict.fromkeys([*in_pool, *proxies.states, *users]):
+            if url in users or url in proxies.states:
+                view = proxies.state(url).public_dict()
+                views.append({**view, "pool": url in in_pool, "accounts": sorted(users.pop(url, []))})
+        return {"proxies": views, "direct": direct}
+
+    async def proxies(self, request: Request) -> Response:
+        return _json(self._proxies_view(request))
+
+    async def check_proxies(self, request: Request) -> Response:
+        """Health-check the pool now (the background check runs every ``proxy_check_interval``)."""
+        state = self._state(request)
+        await state.pool.http.proxies.check_all(health_target(state.settings.upstream_endpoints))
+        return _json(self._proxies_view(request))
 
     # -- OAuth login ------------------------------------------------------------------------------
 
@@ -538,6 +575,8 @@ class AdminApi:
             Route("/accounts/{account_id}/enable", g(self.enable), methods=["POST"]),
             Route("/accounts/{account_id}/disable", g(self.disable), methods=["POST"]),
             Route("/accounts/{account_id}/quota", g(self.refresh_quota), methods=["POST"]),
+            Route("/proxies", g(self.proxies), methods=["GET"]),
+            Route("/proxies/check", g(self.check_proxies), methods=["POST"]),
             Route("/oauth/clients", g(self.oauth_clients), methods=["GET"]),
             Route("/oauth/start", g(self.oauth_start), methods=["POST"]),
             Route("/oauth/callback", self.oauth_callback, methods=["GET"], name="oauth_callback"),
@@ -592,6 +631,19 @@ def _public_url(request: Request, url: URL) -> URL:
     if host := request.headers.get("x-forwarded-host", "").split(",")[0].strip():
         url = url.replace(netloc=host)
     return url
+
+
+def _proxy_url(value: Any, current: str) -> str:
+    """A PATCHed ``proxy_url``: ``""``/``none`` removes it; the redacted current value keeps it."""
+    text = str(value or "").strip()
+    if text.lower() in ("", "none"):
+        return ""
+    if current and text == redact(current):
+        return current  # the form sent back what it was shown
+    try:
+        return check_url(text)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), param="proxy_url") from None
 
 
 def _too_many(wait: float) -> Response:

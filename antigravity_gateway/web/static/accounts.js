@@ -189,12 +189,50 @@ export async function render(root, ctx) {
   const exportButton = h("button", { type: "button", onclick: exportAccounts }, icon("download"), "Export");
 
   const banner = h("div", { hidden: true });
+  const proxiesEl = h("section", { class: "card proxies", "aria-label": "Upstream proxies", hidden: true });
   root.append(
     h("div", { class: "page-head" }, h("h1", {}, "Accounts"), h("div", { class: "actions" }, addButton, refreshAll, exportButton)),
     banner,
+    proxiesEl,
     h("div", { class: "toolbar" }, search, showSelect, countEl),
     list,
   );
+
+  function drawProxies(view) {
+    const rows = view.proxies || [];
+    proxiesEl.hidden = !rows.length;
+    if (!rows.length) return;
+    const check = h("button", { type: "button", class: "small" }, icon("refresh", 14), "Check now");
+    check.addEventListener("click", () => busy(check, async () => drawProxies(await post("/api/proxies/check"))));
+    proxiesEl.replaceChildren(
+      h("div", { class: "card-head" }, h("h2", {}, "Upstream proxies"), check),
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, ["Proxy", "State", "Requests", "Failures", "Last error", "Accounts"].map((t) => h("th", { scope: "col" }, t)))),
+        h(
+          "tbody",
+          {},
+          rows.map((p) =>
+            h(
+              "tr",
+              { dataset: { proxy: p.proxy } },
+              h("td", { class: "mono" }, p.proxy, p.pool ? h("span", { class: "muted small" }, " (pool)") : null),
+              h("td", {}, p.healthy ? badge("Healthy", "ok") : badge("Failing", "danger")),
+              h("td", {}, String(p.requests)),
+              h("td", {}, String(p.failures)),
+              h("td", { class: "muted small" }, p.last_error || "-"),
+              h("td", {}, (p.accounts || []).join(", ") || "-"),
+            ),
+          ),
+        ),
+        ),
+      ),
+    );
+  }
 
   const added = ctx.params.get("added");
   if (added) {
@@ -250,6 +288,9 @@ export async function render(root, ctx) {
       acc.in_flight ? h("span", {}, `${acc.in_flight} in flight`) : null,
       acc.project_id ? h("span", { class: "mono" }, acc.project_id) : null,
       acc.client && acc.client !== "-" ? h("span", { title: "OAuth client profile" }, `Client ${acc.client}`) : null,
+      acc.proxy
+        ? h("span", { class: "mono", title: acc.proxy_url ? "The account's own proxy" : "From upstream_proxies or upstream_proxy" }, `Proxy ${acc.proxy}`)
+        : null,
     ];
     return h(
       "article",
@@ -284,6 +325,7 @@ export async function render(root, ctx) {
   async function load() {
     accounts = await get("/api/accounts");
     draw();
+    drawProxies(await get("/api/proxies"));
   }
 
   // --- dialogs ---------------------------------------------------------------------------------
@@ -292,12 +334,19 @@ export async function render(root, ctx) {
     const m = modal(`Edit ${acc.email}`);
     const label = h("input", { type: "text", value: acc.label || "", maxlength: 100 });
     const priority = h("input", { type: "number", value: String(acc.priority ?? 0), step: 1 });
-    const form = h("form", { class: "form-grid", id: nextId("form") }, field("Label", label), field("Priority", priority, "Higher numbers are chosen first; 0 is the default."));
+    const proxy = h("input", { type: "text", value: acc.proxy_url || "", placeholder: "socks5h://user:password@host:1080", autocomplete: "off", spellcheck: "false" });
+    const form = h(
+      "form",
+      { class: "form-grid", id: nextId("form") },
+      field("Label", label),
+      field("Priority", priority, "Higher numbers are chosen first; 0 is the default."),
+      field("Proxy", proxy, "This account's own upstream proxy, a URL of scheme http, https, socks5 or socks5h. Empty: the proxy pool or the global proxy. The password is shown as ***; leave it so to keep it."),
+    );
     const save = h("button", { class: "primary", type: "submit", form: form.id }, "Save");
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       busy(save, async () => {
-        replace(await patch(`/api/accounts/${acc.id}`, { label: label.value.trim(), priority: Number(priority.value || 0) }));
+        replace(await patch(`/api/accounts/${acc.id}`, { label: label.value.trim(), priority: Number(priority.value || 0), proxy_url: proxy.value.trim() }));
         m.close();
         toast("Saved");
       });
