@@ -50,6 +50,7 @@ from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account
 from antigravity_gateway.upstream import envelope
 from antigravity_gateway.upstream.client import UpstreamClient, UpstreamHTTPError
+from antigravity_gateway.upstream.proxies import check_proxy, health_target, redact
 from antigravity_gateway.web.security import posture_warnings
 
 logger = logging.getLogger(__name__)
@@ -324,6 +325,39 @@ async def profile_check(oauth: OAuth, profile: Profile, accounts: list[Account])
     )
 
 
+def configured_proxies(settings: Settings, accounts: list[Account]) -> dict[str, list[str]]:
+    """Every proxy the settings and the accounts name, each with the emails of the accounts of its own."""
+    proxies: dict[str, list[str]] = {}
+    for url in [settings.upstream_proxy, *settings.upstream_proxies]:
+        if url:
+            proxies.setdefault(url, [])
+    for account in accounts:
+        if account.proxy_url:
+            proxies.setdefault(account.proxy_url, []).append(account.email)
+    return proxies
+
+
+async def proxy_check(settings: Settings, url: str, emails: list[str]) -> Check:
+    """Whether the proxy carries a request to the first upstream host (any answer of that host counts)."""
+    name = f"proxy {redact(url)}"
+    whose = f"; own proxy of {', '.join(emails)}" if emails else ""
+    health = await check_proxy(url, health_target(settings.upstream_endpoints))
+    if health.ok:
+        return Check(name, "ok", f"reaches Google in {health.latency_ms:g} ms{whose}")
+    where = (
+        "`agw accounts proxy EMAIL URL|none` for an account's own proxy"
+        if emails
+        else "upstream_proxy / upstream_proxies"
+    )
+    return Check(
+        name,
+        "fail",
+        f"does not carry requests: {health.error}{whose}",
+        f"check the proxy's address, port and credentials, or change it ({where}); the gateway skips a "
+        "pool proxy while it fails, but an account's own proxy fails that account's requests",
+    )
+
+
 @dataclass(slots=True)
 class _AccountRun:
     """What one account's check met on the way (kept for the client-version check)."""
@@ -565,7 +599,7 @@ async def diagnose(
     store_problem: Check | None = None,
 ) -> list[Check]:
     """Every check, in the order of the issue: this machine, the port, the posture, the OAuth clients,
-    the accounts, the clock, the client version. ``pool`` is ``None`` when there is no database yet, or
+    the proxies, the accounts, the clock, the client version. ``pool`` is ``None`` when there is no database yet, or
     when it could not be opened (``store_problem`` says why; the account checks are then left out)."""
     checks = [python_check(), home_check(settings.home), config_check(settings.home, settings)]
     if store_problem is not None:
@@ -576,6 +610,12 @@ async def diagnose(
     accounts = list(pool.accounts.values()) if pool is not None else []
     checks += await asyncio.gather(
         *(_bounded(f"oauth client {p.name}", profile_check(oauth, p, accounts)) for p in oauth.profiles.all)
+    )
+    checks += await asyncio.gather(
+        *(
+            _bounded(f"proxy {redact(url)}", proxy_check(settings, url, emails))
+            for url, emails in configured_proxies(settings, accounts).items()
+        )
     )
     runs: list[_AccountRun] = []
     if store_problem is not None:

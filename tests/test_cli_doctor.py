@@ -357,3 +357,41 @@ def test_a_refused_builtin_client_matters_only_when_accounts_use_it(
     assert checks["oauth client antigravity"]["status"] == "warn"
     assert "401 invalid_client" in checks["oauth client antigravity"]["detail"]
     assert checks["oauth client gemini-cli"]["status"] == "ok"
+
+
+def test_a_dead_proxy_is_a_cross_and_a_live_one_a_tick(
+    runner: CliRunner, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.upstream.proxy_server import PASSWORD, ProxyServer, free_port
+
+    _add(runner, emulator, "alice@example.com")
+    live = ProxyServer(tmp_path, "socks5", f"agw:{PASSWORD}").start()
+    try:
+        dead = f"http://agw:{PASSWORD}@127.0.0.1:{free_port()}"  # nothing listens there
+        monkeypatch.setenv("AGW_UPSTREAM_PROXIES", f"{live.url()},{dead}")
+        result = runner.invoke(main, ["doctor"])
+        assert result.exit_code == 1, result.output
+        assert PASSWORD not in result.output  # both shown redacted
+        (good,) = [line for line in result.output.splitlines() if line.startswith("✓ proxy socks5://")]
+        assert "reaches Google" in good
+        (bad,) = [line for line in result.output.splitlines() if line.startswith("✗ proxy http://agw:***@")]
+        assert "does not carry requests" in bad
+        assert "fix: check the proxy's address" in result.output
+        assert live.text().count("socks5") >= 1  # the check went through the live proxy itself
+    finally:
+        live.stop()
+
+
+def test_an_accounts_own_proxy_is_checked_and_named(
+    runner: CliRunner, emulator: Emulator, tmp_path: Path
+) -> None:
+    from tests.upstream.proxy_server import free_port
+
+    _add(runner, emulator, "alice@example.com")
+    dead = f"socks5://127.0.0.1:{free_port()}"
+    assert runner.invoke(main, ["accounts", "proxy", "alice@example.com", dead]).exit_code == 0
+    result, checks = _doctor(runner)
+    assert result.exit_code == 1
+    check = checks[f"proxy {dead}"]
+    assert check["status"] == "fail" and "own proxy of alice@example.com" in check["detail"]
+    assert "agw accounts proxy EMAIL" in check["fix"]
