@@ -34,11 +34,15 @@ CLIENT_SECRET = "test-secret"
 ENDPOINTS = ("sandbox", "daily", "prod")
 
 
+#: The machine's own proxy settings would route the tests' loopback traffic (the gateway honours them).
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+
+
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads the developer's own ~/.antigravity-gateway or AGW_* variables."""
+    """No test reads the developer's own ~/.antigravity-gateway, AGW_* variables or proxy variables."""
     for name in list(os.environ):
-        if name.startswith("AGW_"):
+        if name.startswith("AGW_") or name.lower() in _PROXY_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.setenv("AGW_HOME", str(tmp_path_factory.mktemp("agw-home")))
 
