@@ -19,7 +19,6 @@ import contextlib
 import errno
 import logging
 import os
-import socket
 import stat
 import sys
 import time
@@ -46,6 +45,7 @@ from antigravity_gateway.errors import (
     ProjectSetupError,
     ValidationRequired,
 )
+from antigravity_gateway.port import bind_error
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account
 from antigravity_gateway.upstream import envelope
@@ -215,18 +215,14 @@ async def port_check(settings: Settings, port: int | None = None) -> Check:
 
 
 def _bind_problem(host: str, port: int) -> str:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return f"port {port} is in use (by a program that does not answer on {host})"
-            if exc.errno == errno.EACCES:
-                return f"no permission to listen on port {port} (ports below 1024 need root)"
-            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-    return ""
+    exc = bind_error(host, port)
+    if exc is None:
+        return ""
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use (by a program that does not answer on {host})"
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on port {port} (ports below 1024 need root)"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 async def _gateway_at(host: str, port: int) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,29 @@ def make_account(email: str, **kwargs: Any) -> EmulatorAccount:
     """An emulated Google account whose refresh token is ``1//<local part>``."""
     kwargs.setdefault("client_id", CLIENT_ID)
     return EmulatorAccount(email=email, refresh_token="1//" + email.split("@")[0], **kwargs)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def emulator_env(server: EmulatorServer, home: Path, *, client: bool = True) -> dict[str, str]:
+    """The ``AGW_*`` variables of a home whose Google is the emulator, as a CLI or ``agw serve`` process
+    gets them; ``client``: with the test OAuth client (else only the built-in profiles)."""
+    env = {
+        "AGW_HOME": str(home),
+        "AGW_UPSTREAM_ENDPOINTS": ",".join(server.endpoint(n) for n in ENDPOINTS),
+        "AGW_OAUTH_AUTH_URL": server.auth_url,
+        "AGW_OAUTH_TOKEN_URL": server.token_url,
+        "AGW_OAUTH_USERINFO_URL": server.userinfo_url,
+        "AGW_ONBOARD_POLL_INTERVAL": "0.01",
+    }
+    if client:
+        env |= {"AGW_OAUTH_CLIENT_ID": CLIENT_ID, "AGW_OAUTH_CLIENT_SECRET": CLIENT_SECRET}
+    return env
 
 
 def make_settings(home: Path, server: EmulatorServer, **overrides: Any) -> Settings:

@@ -21,27 +21,20 @@ from antigravity_gateway.accounts.profiles import ANTIGRAVITY
 from antigravity_gateway.cli import main
 from antigravity_gateway.emulator import Emulator, EmulatorServer, Fault
 from antigravity_gateway.emulator.catalog import DEFAULT_MODELS
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, ENDPOINTS, GatewayFactory, make_account
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import (
+    CLIENT_SECRET,
+    GatewayFactory,
+    emulator_env,
+    free_port,
+    make_account,
+)
 
 
 @pytest.fixture
 def runner(tmp_path: Path, emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     env = {
-        "AGW_HOME": str(tmp_path / "home"),
-        "AGW_PORT": str(_free_port()),  # not 8045: another gateway may run on this machine
-        "AGW_UPSTREAM_ENDPOINTS": ",".join(emulator_server.endpoint(n) for n in ENDPOINTS),
-        "AGW_OAUTH_AUTH_URL": emulator_server.auth_url,
-        "AGW_OAUTH_TOKEN_URL": emulator_server.token_url,
-        "AGW_OAUTH_USERINFO_URL": emulator_server.userinfo_url,
-        "AGW_OAUTH_CLIENT_ID": CLIENT_ID,
-        "AGW_OAUTH_CLIENT_SECRET": CLIENT_SECRET,
-        "AGW_ONBOARD_POLL_INTERVAL": "0.01",
+        **emulator_env(emulator_server, tmp_path / "home"),
+        "AGW_PORT": str(free_port()),  # not 8045: another gateway may run on this machine
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -174,7 +167,7 @@ def test_unknown_oauth_client(runner: CliRunner, emulator: Emulator, monkeypatch
 def test_token_endpoint_unreachable(
     runner: CliRunner, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AGW_OAUTH_TOKEN_URL", f"http://127.0.0.1:{_free_port()}/token")
+    monkeypatch.setenv("AGW_OAUTH_TOKEN_URL", f"http://127.0.0.1:{free_port()}/token")
     result = runner.invoke(main, ["doctor"])
     assert result.exit_code == 1
     assert "✗ oauth client antigravity: the token endpoint cannot be reached" in result.output
@@ -362,7 +355,7 @@ def test_a_refused_builtin_client_matters_only_when_accounts_use_it(
 def test_a_dead_proxy_is_a_cross_and_a_live_one_a_tick(
     runner: CliRunner, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from tests.upstream.proxy_server import PASSWORD, ProxyServer, free_port
+    from tests.upstream.proxy_server import PASSWORD, ProxyServer
 
     _add(runner, emulator, "alice@example.com")
     live = ProxyServer(tmp_path, "socks5", f"agw:{PASSWORD}").start()
@@ -385,7 +378,6 @@ def test_a_dead_proxy_is_a_cross_and_a_live_one_a_tick(
 def test_an_accounts_own_proxy_is_checked_and_named(
     runner: CliRunner, emulator: Emulator, tmp_path: Path
 ) -> None:
-    from tests.upstream.proxy_server import free_port
 
     _add(runner, emulator, "alice@example.com")
     dead = f"socks5://127.0.0.1:{free_port()}"

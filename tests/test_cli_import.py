@@ -23,7 +23,7 @@ from antigravity_gateway.settings import load_settings
 from antigravity_gateway.store.base import Account
 from antigravity_gateway.store.sqlite import store_for
 from antigravity_gateway.upstream.client import UpstreamClient
-from tests.conftest import ENDPOINTS, make_account
+from tests.conftest import emulator_env, make_account
 
 SAMPLES = Path(__file__).parent / "accounts" / "samples"
 GCLI2API_CLIENT = ("gcli2api-test.apps.example", "GOCSPX-gcli2api-sample-secret")
@@ -37,12 +37,7 @@ def home(tmp_path: Path, emulator_server: EmulatorServer, monkeypatch: pytest.Mo
     user_home.mkdir()
     values = {
         "HOME": str(user_home),
-        "AGW_HOME": str(user_home / ".antigravity-gateway"),
-        "AGW_UPSTREAM_ENDPOINTS": ",".join(emulator_server.endpoint(n) for n in ENDPOINTS),
-        "AGW_OAUTH_AUTH_URL": emulator_server.auth_url,
-        "AGW_OAUTH_TOKEN_URL": emulator_server.token_url,
-        "AGW_OAUTH_USERINFO_URL": emulator_server.userinfo_url,
-        "AGW_ONBOARD_POLL_INTERVAL": "0.01",
+        **emulator_env(emulator_server, user_home / ".antigravity-gateway", client=False),
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)

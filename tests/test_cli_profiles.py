@@ -16,20 +16,13 @@ from click.testing import CliRunner
 from antigravity_gateway.accounts.profiles import ANTIGRAVITY, GEMINI_CLI
 from antigravity_gateway.cli import main
 from antigravity_gateway.emulator import Emulator, EmulatorServer
-from tests.conftest import ENDPOINTS, make_account
+from tests.conftest import emulator_env, make_account
 
 
 @pytest.fixture
 def env(tmp_path: Path, emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Only where Google is (the emulator): no OAuth client configured."""
-    values = {
-        "AGW_HOME": str(tmp_path / "home"),
-        "AGW_UPSTREAM_ENDPOINTS": ",".join(emulator_server.endpoint(n) for n in ENDPOINTS),
-        "AGW_OAUTH_AUTH_URL": emulator_server.auth_url,
-        "AGW_OAUTH_TOKEN_URL": emulator_server.token_url,
-        "AGW_OAUTH_USERINFO_URL": emulator_server.userinfo_url,
-        "AGW_ONBOARD_POLL_INTERVAL": "0.01",
-    }
+    values = emulator_env(emulator_server, tmp_path / "home", client=False)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values

@@ -16,23 +16,14 @@ from click.testing import CliRunner
 from antigravity_gateway.cli import main
 from antigravity_gateway.emulator import Emulator, EmulatorServer
 from antigravity_gateway.store.crypto import PREFIX
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, ENDPOINTS, GatewayFactory, make_account
+from tests.conftest import GatewayFactory, emulator_env, make_account
 
 KEY = "a long and random passphrase 7f3c"
 
 
 @pytest.fixture
 def runner(tmp_path: Path, emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    env = {
-        "AGW_HOME": str(tmp_path / "home"),
-        "AGW_UPSTREAM_ENDPOINTS": ",".join(emulator_server.endpoint(n) for n in ENDPOINTS),
-        "AGW_OAUTH_TOKEN_URL": emulator_server.token_url,
-        "AGW_OAUTH_USERINFO_URL": emulator_server.userinfo_url,
-        "AGW_OAUTH_CLIENT_ID": CLIENT_ID,
-        "AGW_OAUTH_CLIENT_SECRET": CLIENT_SECRET,
-        "AGW_ONBOARD_POLL_INTERVAL": "0.01",
-    }
-    for name, value in env.items():
+    for name, value in emulator_env(emulator_server, tmp_path / "home").items():
         monkeypatch.setenv(name, value)
     return CliRunner()
 

@@ -12,15 +12,11 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import free_port
 
 
 def test_demo_serves_every_api_offline(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HOME": str(tmp_path), "AGW_HOME": str(tmp_path / "should-not-be-used")}
     process = subprocess.Popen(
         [sys.executable, "-m", "antigravity_gateway", "demo", "--port", str(port)],
@@ -116,7 +112,7 @@ class Demo:
 
 
 def test_demo_honours_the_key_the_auth_mode_and_agw_port(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     key = "sk-demo-secret-4242"
     demo = Demo(
         tmp_path / "tmp",
@@ -143,7 +139,7 @@ def test_demo_honours_the_key_the_auth_mode_and_agw_port(tmp_path: Path) -> None
 
 
 def test_demo_admin_password_protects_the_dashboard(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     demo = Demo(tmp_path / "tmp", "--port", str(port), env={"AGW_ADMIN_PASSWORD": "pw-1234"})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -158,7 +154,7 @@ def test_demo_admin_password_protects_the_dashboard(tmp_path: Path) -> None:
 
 
 def test_demo_removes_its_home_on_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     demo = Demo(tmp_path / "tmp", "--port", str(port))
     demo.wait_ready(f"http://127.0.0.1:{port}")
     home = demo.home()
@@ -169,7 +165,7 @@ def test_demo_removes_its_home_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_demo_keep_leaves_a_home_every_command_can_use(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     demo = Demo(tmp_path / "tmp", "--port", str(port), "--keep")
     try:
         demo.wait_ready(f"http://127.0.0.1:{port}")

@@ -17,16 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 from antigravity_gateway.cli import main
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import free_port
 
 
 def test_serve_without_accounts_warns_and_is_not_ready(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGW_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "antigravity_gateway", "serve", "--port", str(port)],

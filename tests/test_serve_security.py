@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,30 +19,15 @@ import httpx2 as httpx
 import pytest
 
 from antigravity_gateway.emulator import Emulator, EmulatorServer
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, ENDPOINTS, make_account
+from tests.conftest import emulator_env, free_port, make_account
 
 CHAT = '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"spend the quota"}]}'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
 def env(tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer) -> dict[str, str]:
     emulator.add_account(make_account("alice@example.com"))
-    values = {
-        **os.environ,
-        "AGW_HOME": str(tmp_path / "home"),
-        "AGW_UPSTREAM_ENDPOINTS": ",".join(emulator_server.endpoint(n) for n in ENDPOINTS),
-        "AGW_OAUTH_TOKEN_URL": emulator_server.token_url,
-        "AGW_OAUTH_USERINFO_URL": emulator_server.userinfo_url,
-        "AGW_OAUTH_CLIENT_ID": CLIENT_ID,
-        "AGW_OAUTH_CLIENT_SECRET": CLIENT_SECRET,
-        "AGW_ONBOARD_POLL_INTERVAL": "0.01",
-    }
+    values = {**os.environ, **emulator_env(emulator_server, tmp_path / "home")}
     added = subprocess.run(
         [sys.executable, "-m", "antigravity_gateway", "accounts", "add", "--refresh-token", "1//alice"],
         env=values,
@@ -68,7 +52,7 @@ class Served:
 
 
 def _serve(env: dict[str, str], *args: str) -> Iterator[Served]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "antigravity_gateway", "serve", "--port", str(port), *args],
         env=env,

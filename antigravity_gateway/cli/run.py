@@ -6,7 +6,6 @@ import errno
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from antigravity_gateway import __version__
 from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.cli.base import fail, main, open_pool, run_async
 from antigravity_gateway.config_file import update_config
+from antigravity_gateway.port import bind_error
 from antigravity_gateway.settings import Settings, load_settings
 from antigravity_gateway.store.base import Account
 from antigravity_gateway.store.sqlite import SQLiteStore
@@ -28,20 +28,14 @@ from antigravity_gateway.store.sqlite import SQLiteStore
 def port_problem(host: str, port: int) -> str | None:
     """Why the gateway could not listen on ``host:port`` (``None`` when it can), checked before anything
     is printed, so that a second gateway says so in one line instead of failing after its banner."""
-    if port == 0:
+    exc = bind_error(host, port)
+    if exc is None:
         return None
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return f"port {port} is in use (by another Antigravity Gateway?): use --port or AGW_PORT"
-            if exc.errno == errno.EACCES:
-                return f"no permission to listen on port {port}: use a port above 1023 (--port or AGW_PORT)"
-            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-    return None
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use (by another Antigravity Gateway?): use --port or AGW_PORT"
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on port {port}: use a port above 1023 (--port or AGW_PORT)"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 def _settings(**overrides: Any) -> Settings:

@@ -9,7 +9,6 @@ Two witnesses that traffic went through a proxy, both the proxy's own:
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port
 
 pytest.importorskip("pproxy", reason="pproxy is not installed (pip install -e '.[test]')")
 psutil = pytest.importorskip("psutil", reason="psutil is not installed (pip install -e '.[test]')")
@@ -27,12 +28,6 @@ _MAIN = (
     "import asyncio, sys; sys.modules['uvloop'] = None; asyncio.set_event_loop(asyncio.new_event_loop()); "
     "sys.argv[0] = 'pproxy'; from pproxy.server import main; main()"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ProxyServer:

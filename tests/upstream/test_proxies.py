@@ -20,16 +20,15 @@ from antigravity_gateway.cli import main
 from antigravity_gateway.emulator import Emulator, EmulatorServer
 from antigravity_gateway.upstream.client import UpstreamClient
 from tests.conftest import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    ENDPOINTS,
     Gateway,
     GatewayFactory,
+    emulator_env,
+    free_port,
     make_account,
     make_settings,
 )
 from tests.upstream import proxy_server
-from tests.upstream.proxy_server import PASSWORD, ProxyFactory, ProxyServer, free_port
+from tests.upstream.proxy_server import PASSWORD, ProxyFactory, ProxyServer
 
 proxy_factory = proxy_server.proxy_factory  # the fixture
 
@@ -64,16 +63,7 @@ def assert_all_through(emulator: Emulator, proxy: ProxyServer, port: int, email:
 @pytest.fixture
 def cli_env(tmp_path: Path, emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
-    env = {
-        "AGW_HOME": str(home),
-        "AGW_UPSTREAM_ENDPOINTS": ",".join(emulator_server.endpoint(n) for n in ENDPOINTS),
-        "AGW_OAUTH_AUTH_URL": emulator_server.auth_url,
-        "AGW_OAUTH_TOKEN_URL": emulator_server.token_url,
-        "AGW_OAUTH_USERINFO_URL": emulator_server.userinfo_url,
-        "AGW_OAUTH_CLIENT_ID": CLIENT_ID,
-        "AGW_OAUTH_CLIENT_SECRET": CLIENT_SECRET,
-        "AGW_ONBOARD_POLL_INTERVAL": "0.01",
-    }
+    env = emulator_env(emulator_server, home)
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "https_proxy", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("all_proxy", raising=False)

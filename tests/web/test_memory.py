@@ -42,7 +42,7 @@ class Process:
         Path(f"/proc/{self.pid}/clear_refs").write_text("5")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -54,7 +54,7 @@ def gateway_process(tmp_path: Path, emulator: Emulator, emulator_server: Emulato
     emulator.add_account(make_account("alice@example.com"))
     settings = make_settings(tmp_path / "home", emulator_server)
     asyncio.run(add_accounts(settings, ["1//alice"]))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
