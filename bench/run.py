@@ -63,6 +63,14 @@ GW_CPU, UP_CPU = 1, 0
 
 TARGET_ADDED_P50_MS = 0.5
 TARGET_RPS = 5000.0
+# stream targets (issue 13), the gateway on one core
+TARGET_STREAM_US = 300.0  # CPU per 9-event stream at --conns streams
+TARGET_EVENT_US = 35.0
+TARGET_STREAM_RATIO = 0.8  # streams/s against the upstream's own
+TARGET_STREAM_TTFE_MS = 5.0  # added TTFE p50 at --conns streams
+TARGET_STREAM_TTFE_1_MS = 0.5
+TARGET_STREAM_1_US = 400.0
+TARGET_TRANSLATED_RATIO = 1.5  # OpenAI / Anthropic CPU per event against the Gemini-native one
 
 
 class BenchError(RuntimeError):
@@ -221,6 +229,43 @@ def event_json(event: bytes) -> Any:
 
 def answer_text(response: dict[str, Any]) -> str:
     return "".join(p.get("text", "") for p in response["candidates"][0]["content"]["parts"])
+
+
+#: The translated stream kinds: client path and body (besides the prompt) per API.
+TRANSLATED = {
+    "openai": ("/v1/chat/completions", {"model": MODEL, "stream": True}),
+    "anthropic": ("/v1/messages", {"model": MODEL, "stream": True, "max_tokens": 1024}),
+}
+STREAM_KINDS = ("sse", "openai", "anthropic")
+
+
+def translated_body(kind: str, prompt: str) -> bytes:
+    _, extra = TRANSLATED[kind]
+    return orjson.dumps({**extra, "messages": [{"role": "user", "content": prompt}]})
+
+
+def verify_translated(kind: str, data: bytes, expected_text: str, what: str) -> int:
+    """Check a chat-completions or messages stream says the emulator's text and ends as it should;
+    the number of ``data: `` events."""
+    texts: list[str] = []
+    count = 0
+    for event in sse_events(data):
+        line = next((x for x in event.split(b"\n") if x.startswith(b"data: ")), None)
+        if line is None:
+            raise BenchError(f"{what}: an event without data: {event[:80]!r}")
+        count += 1
+        if line.strip() == b"data: [DONE]":
+            continue
+        payload = orjson.loads(line[6:])
+        if kind == "openai":
+            for choice in payload.get("choices", []):
+                texts.append(choice.get("delta", {}).get("content") or "")
+        elif payload.get("type") == "content_block_delta" and payload["delta"].get("type") == "text_delta":
+            texts.append(payload["delta"]["text"])
+    end = b"data: [DONE]" if kind == "openai" else b'"type":"message_stop"'
+    if "".join(texts) != expected_text or end not in data:
+        raise BenchError(f"{what}: the events do not add up to the answer ({count} events)")
+    return count
 
 
 # -- set-up ----------------------------------------------------------------------------------------
@@ -424,6 +469,15 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
     n_events = verify_sse(d_sse, expected_text, wrapped=True, what="direct emulator stream")
     if verify_sse(gw_sse, expected_text, wrapped=False, what="gateway->emulator stream") != n_events:
         raise BenchError("the gateway relayed another number of events than the emulator sends")
+    prompt = build_prompt(args.prompt_chars)
+    translated: dict[str, tuple[bytes, bytes, int]] = {}  # kind -> (client body, answer, events)
+    for kind, (path, _) in TRANSLATED.items():
+        body = translated_body(kind, prompt)
+        answer_ = expect_ok(
+            f"gateway {kind} stream",
+            *_drop_headers(http_call(f"http://127.0.0.1:{gw_emu_port}", "POST", path, body, client_headers)),
+        )
+        translated[kind] = (body, answer_, verify_translated(kind, answer_, expected_text, f"{kind} stream"))
 
     # 6. the fast stand-in answers with the emulator's recorded bytes (CPU 0)
     userinfo = expect_ok(
@@ -523,6 +577,21 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
         return out
 
     wrapped_marker = ["-m", '{"response":']
+    end_markers = {
+        "openai": ["-m", "data: [DONE]", "-m", '"finish_reason":"stop"'],
+        "anthropic": ["-m", '"type":"message_stop"', "-m", '"stop_reason":"end_turn"'],
+    }
+
+    def translated_requests(port: int) -> dict[str, bytes]:
+        return {
+            kind: raw_request(port, TRANSLATED[kind][0], body, client_headers)
+            for kind, (body, _, _) in translated.items()
+        }
+
+    translated_checks = {
+        kind: ["-b", str(len(answer_) - 512), "-B", str(len(answer_) + 512), "-n", str(n), *end_markers[kind]]
+        for kind, (_, answer_, n) in translated.items()
+    }
     targets = [
         Target(
             "gateway",
@@ -531,10 +600,12 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
             {
                 "json": raw_request(gw_emu_port, gw_path, client_body, client_headers),
                 "sse": raw_request(gw_emu_port, gw_stream_path, client_body, client_headers),
+                **translated_requests(gw_emu_port),
             },
             {
                 "json": checks(gw_json, None, 64) + ["-m", '"candidates"'],
                 "sse": checks(gw_sse, n_events, 256),
+                **translated_checks,
             },
         ),
         Target(
@@ -554,10 +625,12 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
             {
                 "json": raw_request(gw_fast_port, gw_path, client_body, client_headers),
                 "sse": raw_request(gw_fast_port, gw_stream_path, client_body, client_headers),
+                **translated_requests(gw_fast_port),
             },
             {
                 "json": checks(gw_json, None, 64) + ["-m", '"candidates"'],
                 "sse": checks(gw_sse, n_events, 256),
+                **translated_checks,
             },
         ),
         Target(
@@ -575,6 +648,9 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
         f"request: {len(client_body)} B client body, {len(upstream_body)} B wrapped upstream body; "
         f"answer {len(gw_json)} B (gateway) / {len(d_json)} B (wrapped); "
         f"stream: {n_events} events, {args.chunk_delay * 1000:g} ms apart, {len(d_sse)} B",
+        "the same stream as OpenAI chat completions: "
+        f"{translated['openai'][2]} events, {len(translated['openai'][1])} B; "
+        f"as Anthropic messages: {translated['anthropic'][2]} events, {len(translated['anthropic'][1])} B",
     ]
     pids = {
         "gateway-emulator": gw_emu.pid,
@@ -797,7 +873,8 @@ def report(
         + "."
     )
     add("")
-    add("Non-streaming generateContent")
+    json_rows = any(k[0] == "json" for k in cells)
+    add("Non-streaming generateContent" if json_rows else "(no non-streaming cells in this run)")
     add("")
     add(
         "| conns | upstream | path | req/s [min–max] | ×direct | p50 ms [min–max] | p99 ms | added p50 ms "
@@ -818,27 +895,34 @@ def report(
         )
     add("")
     add(
-        f"Streaming streamGenerateContent?alt=sse ({setup_.events} events, {args.chunk_delay * 1000:g} ms apart); "
-        "TTFE = time to the first event"
+        f"Streams ({setup_.events} upstream events, {args.chunk_delay * 1000:g} ms apart): Gemini-native "
+        "streamGenerateContent?alt=sse relayed as is, and translated into OpenAI chat completions and "
+        "Anthropic messages streams; TTFE = time to the first event; the direct row is the upstream's "
+        "own stream for all three; µs/event = gateway CPU per stream over the upstream events"
     )
     add("")
     add(
-        "| conns | upstream | path | streams/s [min–max] | ×direct | TTFE p50 ms [min–max] | TTFE p99 ms | added TTFE p50 ms "
-        "| total p50 ms | total p99 ms | gateway cpu µs/stream (core %) | upstream cpu µs/stream (core %) "
-        "| failed/answers | other load % |"
+        "| API | conns | upstream | path | streams/s [min–max] | ×direct | TTFE p50 ms [min–max] | TTFE p99 ms "
+        "| added TTFE p50 ms | total p50 ms | total p99 ms | gateway cpu µs/stream (core %) | gateway µs/event "
+        "| upstream cpu µs/stream (core %) | failed/answers | other load % |"
     )
-    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for (kind, conns, upstream, target), c in cells.items():
-        if kind != "sse":
-            continue
-        direct = cells.get((kind, conns, upstream, "direct"))
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    stream_keys = sorted(
+        (k for k in cells if k[0] in STREAM_KINDS),
+        key=lambda k: (k[1], k[2] != "emulator", STREAM_KINDS.index(k[0]), k[3] != "gateway"),
+    )
+    for kind, conns, upstream, target in stream_keys:
+        c = cells[(kind, conns, upstream, target)]
+        direct = cells.get(("sse", conns, upstream, "direct"))
         added = f"+{med(c.ttfb50) - med(direct.ttfb50):.3f}" if direct and target == "gateway" else "—"
         ratio = f"{med(c.rps) / med(direct.rps):.2f}" if direct and target == "gateway" else "1"
+        per_event = f"{med(c.gw_us) / setup_.events:,.1f}" if c.gw_us else "—"
         add(
-            f"| {conns} | {_up_label(upstream)} | {target} | {med(c.rps):,.0f} [{rng(c.rps, '{:,.0f}')}] "
+            f"| {_api_label(kind) if target == 'gateway' else 'upstream'} | {conns} | {_up_label(upstream)} "
+            f"| {target} | {med(c.rps):,.0f} [{rng(c.rps, '{:,.0f}')}] "
             f"| {ratio} | {med(c.ttfb50):.3f} [{rng(c.ttfb50, '{:.3f}')}] | {med(c.ttfb99):.3f} | {added} "
-            f"| {med(c.p50):.2f} | {med(c.p99):.2f} | {cpu_cell(c.gw_us, c.gw_pct)} | {cpu_cell(c.up_us, c.up_pct)} "
-            f"| {c.failed}/{c.completed:,} | {med(c.noise):.0f} |"
+            f"| {med(c.p50):.2f} | {med(c.p99):.2f} | {cpu_cell(c.gw_us, c.gw_pct)} | {per_event} "
+            f"| {cpu_cell(c.up_us, c.up_pct)} | {c.failed}/{c.completed:,} | {med(c.noise):.0f} |"
         )
     add("")
     add("Targets (gateway on one core)")
@@ -880,6 +964,8 @@ def report(
                 f"- ≥ {TARGET_RPS:,.0f} req/s at {args.conns} connections, {_up_label(upstream)}: "
                 f"{rps:,.0f} req/s → {verdict}{why}"
             )
+    for line in stream_targets(cells, args, setup_.events):
+        add(line)
     add(
         f"- errors: {'none' if total_failed == 0 else f'{total_failed} FAILED ANSWERS: this run is not valid'} "
         "(every answer checked: status 200, body markers and length, event count)"
@@ -890,6 +976,60 @@ def report(
     add("")
     add(f"Reproduce: {command}")
     return "\n".join(lines)
+
+
+def _verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def stream_targets(
+    cells: dict[tuple[str, int, str, str], Cell], args: argparse.Namespace, events: int
+) -> list[str]:
+    """The stream targets (issue 13), for each upstream that has the cells."""
+    out: list[str] = []
+    n = args.conns
+    for upstream in ("emulator", "fast"):
+        label = _up_label(upstream)
+        gwn, dn = cells.get(("sse", n, upstream, "gateway")), cells.get(("sse", n, upstream, "direct"))
+        if gwn and gwn.gw_us:
+            us = med(gwn.gw_us)
+            out.append(
+                f"- {n} streams, {label}: gateway CPU ≤ {TARGET_STREAM_US} µs/stream and < "
+                f"{TARGET_EVENT_US} µs/event: {us:,.0f} µs/stream, {us / events:.1f} µs/event → "
+                f"{_verdict(us <= TARGET_STREAM_US and us / events < TARGET_EVENT_US)} "
+                f"(gateway core {med(gwn.gw_pct):.0f} %)"
+            )
+        if gwn and dn:
+            ratio = med(gwn.rps) / med(dn.rps)
+            added = med(gwn.ttfb50) - med(dn.ttfb50)
+            out.append(
+                f"- {n} streams, {label}: ≥ {TARGET_STREAM_RATIO}× direct streams/s: {ratio:.2f}× → "
+                f"{_verdict(ratio >= TARGET_STREAM_RATIO)}; added TTFE p50 ≤ {TARGET_STREAM_TTFE_MS} ms: "
+                f"{added:+.3f} ms → {_verdict(added <= TARGET_STREAM_TTFE_MS)}"
+            )
+        gw1, d1 = cells.get(("sse", 1, upstream, "gateway")), cells.get(("sse", 1, upstream, "direct"))
+        if gw1 and d1 and gw1.gw_us:
+            added = med(gw1.ttfb50) - med(d1.ttfb50)
+            us = med(gw1.gw_us)
+            out.append(
+                f"- 1 stream, {label}: added TTFE p50 ≤ {TARGET_STREAM_TTFE_1_MS} ms: {added:+.3f} ms → "
+                f"{_verdict(added <= TARGET_STREAM_TTFE_1_MS)}; CPU ≤ {TARGET_STREAM_1_US} µs/stream: "
+                f"{us:,.0f} µs → {_verdict(us <= TARGET_STREAM_1_US)}"
+            )
+        for kind in ("openai", "anthropic"):
+            tr = cells.get((kind, n, upstream, "gateway"))
+            if tr and tr.gw_us and gwn and gwn.gw_us:
+                ratio = med(tr.gw_us) / med(gwn.gw_us)
+                out.append(
+                    f"- {n} streams, {label}: {_api_label(kind)} cost per event within "
+                    f"{TARGET_TRANSLATED_RATIO}× the Gemini-native one: {med(tr.gw_us) / events:.1f} vs "
+                    f"{med(gwn.gw_us) / events:.1f} µs/event, {ratio:.2f}× → {_verdict(ratio <= TARGET_TRANSLATED_RATIO)}"
+                )
+    return out
+
+
+def _api_label(kind: str) -> str:
+    return {"sse": "Gemini", "openai": "OpenAI chat", "anthropic": "Anthropic"}.get(kind, kind)
 
 
 def _up_label(upstream: str) -> str:
@@ -943,7 +1083,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--prompt-chars", type=int, default=900, help="length of the prompt text (default 900)")
     p.add_argument("--upstreams", choices=("both", "emulator", "fast"), default="both")
-    p.add_argument("--kinds", choices=("both", "json", "sse"), default="both")
+    p.add_argument(
+        "--kinds",
+        default="all",
+        help="cells to run: all (json,sse,openai,anthropic), both (json,sse), or a comma-separated list of "
+        "json, sse (Gemini-native stream), openai (chat completions stream), anthropic (messages stream)",
+    )
     p.add_argument(
         "--nice",
         type=int,
@@ -972,6 +1117,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.max_retries = args.max_retries if args.max_retries is not None else (3 if quick else 8)
     if args.rounds < 1 or args.duration <= 0 or args.warmup < 0 or args.conns < 1:
         p.error("rounds, duration and conns must be positive")
+    named = {"all": "json,sse,openai,anthropic", "both": "json,sse"}
+    args.kind_list = [k for k in named.get(args.kinds, args.kinds).split(",") if k]
+    if not args.kind_list or any(k not in ("json", *STREAM_KINDS) for k in args.kind_list):
+        p.error(f"--kinds: unknown kind in {args.kinds!r}")
     return args
 
 
@@ -1004,7 +1153,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["gcc", "-O2", "-o", str(loadgen), str(BENCH / "loadgen.c")], check=True, timeout=120)
         print("starting the emulator, the fast stand-in and two gateways ...", file=sys.stderr)
         s = setup(procs, tmp, args)
-        kinds = ["json", "sse"] if args.kinds == "both" else [args.kinds]
+        kinds = args.kind_list
         upstreams = ["emulator", "fast"] if args.upstreams == "both" else [args.upstreams]
         tests = [(k, c) for k in kinds for c in (1, args.conns)]
         targets = [t for u in upstreams for t in s.targets if t.upstream == u]
@@ -1015,6 +1164,8 @@ def main(argv: list[str] | None = None) -> int:
             order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
             for kind, conns in tests:
                 for t in order:
+                    if kind not in t.requests:
+                        continue  # the translated streams: gateway rows only
                     tries: list[Result] = []
                     while True:
                         procs.check_alive()
