@@ -71,6 +71,9 @@ TARGET_STREAM_TTFE_MS = 5.0  # added TTFE p50 at --conns streams
 TARGET_STREAM_TTFE_1_MS = 0.5
 TARGET_STREAM_1_US = 400.0
 TARGET_TRANSLATED_RATIO = 1.5  # OpenAI / Anthropic CPU per event against the Gemini-native one
+TARGET_LIVE_STREAMS = 1000  # live streams on one core ...
+TARGET_LIVE_DELAY_MS = 50.0  # ... with no event delayed more than this ...
+TARGET_LIVE_RSS_MB = 150.0  # ... and the gateway's RSS at most this
 
 
 class BenchError(RuntimeError):
@@ -352,6 +355,8 @@ class Setup:
     pids: dict[str, int]  # "gateway-emulator", "gateway-fast", "emulator", "fast"
     events: int
     notes: list[str]
+    # live streams: API -> (port, raw request, end marker); "direct" is the stand-in itself
+    live: dict[str, tuple[int, bytes, str]] = field(default_factory=dict)
 
 
 def build_prompt(chars: int) -> str:
@@ -508,6 +513,8 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
     config = {
         "token": FAST_TOKEN,
         "chunk_delay": args.chunk_delay,
+        "live_events": args.live_events,
+        "live_interval": args.live_interval,
         "answers": {
             "token": answer(orjson.dumps(fast_grant)),
             "userinfo": answer(userinfo),
@@ -658,7 +665,47 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
         "emulator": emu.pid,
         "fast": fast.pid,
     }
-    return Setup(targets, pids, n_events, notes)
+    live_prompt = "LIVE-STREAM: " + build_prompt(200)
+    live = {
+        "sse": (
+            gw_fast_port,
+            raw_request(
+                gw_fast_port,
+                gw_stream_path,
+                orjson.dumps({"contents": [{"role": "user", "parts": [{"text": live_prompt}]}]}),
+                client_headers,
+            ),
+            '"finishReason":"STOP"',
+        ),
+        "openai": (
+            gw_fast_port,
+            raw_request(
+                gw_fast_port, TRANSLATED["openai"][0], translated_body("openai", live_prompt), client_headers
+            ),
+            "data: [DONE]",
+        ),
+        "anthropic": (
+            gw_fast_port,
+            raw_request(
+                gw_fast_port,
+                TRANSLATED["anthropic"][0],
+                translated_body("anthropic", live_prompt),
+                client_headers,
+            ),
+            '"type":"message_stop"',
+        ),
+        "direct": (
+            fast_port,
+            raw_request(
+                fast_port,
+                up_stream_path,
+                upstream_stream_body.replace(b"BENCH-PROMPT", b"LIVE-STREAM", 1),
+                fast_headers,
+            ),
+            '"finishReason": "STOP"',
+        ),
+    }
+    return Setup(targets, pids, n_events, notes, live)
 
 
 def _drop_headers(result: tuple[int, dict[str, str], bytes]) -> tuple[int, bytes]:
@@ -798,6 +845,161 @@ def run_cell(
         window,
         foreign,
     )
+
+
+@dataclass
+class LiveResult:
+    api: str  # "sse" | "openai" | "anthropic" | "direct"
+    streams: int
+    data: dict[str, Any]
+    gw_cpu_s: float | None
+    window_s: float
+    rss_mb: float | None
+    hwm_mb: float | None
+    foreign: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return int(self.data.get("errors", 0) + self.data.get("non2xx", 0) + self.data.get("bad_body", 0))
+
+
+def rss_mb(pid: int) -> tuple[float | None, float | None]:
+    """The process's resident memory now and at its peak (VmRSS, VmHWM), MB."""
+    values: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                values[name] = int(rest.split()[0]) / 1024
+    return values.get("VmRSS"), values.get("VmHWM")
+
+
+def run_live(tmp: Path, api: str, streams: int, setup_: Setup, args: argparse.Namespace) -> LiveResult:
+    port, request, marker = setup_.live[api]
+    req_file = tmp / f"live-{api}.http"
+    req_file.write_bytes(request)
+    cmd = [
+        *nice_prefix(args.nice),
+        "taskset",
+        "-c",
+        str(UP_CPU),
+        sys.executable,
+        str(BENCH / "live.py"),
+        "-p",
+        str(port),
+        "-f",
+        str(req_file),
+        "-c",
+        str(streams),
+        "-n",
+        str(args.live_events),
+        "-m",
+        marker,
+        "-w",
+        str(args.live_warmup),
+        "-d",
+        str(args.live_duration),
+        "--ramp",
+        str(args.live_ramp),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    gw_pid = setup_.pids["gateway-fast"] if api != "direct" else None
+    ours = {"fast": (setup_.pids["fast"], UP_CPU), "client": (proc.pid, UP_CPU)}
+    if gw_pid is not None:
+        ours["gateway"] = (gw_pid, GW_CPU)
+    timeout = args.live_warmup + args.live_duration + 60
+    try:
+        line = read_line(proc, timeout, "live client")
+        if line != "START":
+            raise BenchError(f"live client: expected START, got {line!r}")
+        t0, cpu0, cores0 = (
+            time.monotonic(),
+            {n: cpu_seconds(pid) for n, (pid, _) in ours.items()},
+            core_ticks(),
+        )
+        line = read_line(proc, timeout, "live client")
+        t1, cpu1, cores1 = (
+            time.monotonic(),
+            {n: cpu_seconds(pid) for n, (pid, _) in ours.items()},
+            core_ticks(),
+        )
+        rss, hwm = rss_mb(gw_pid) if gw_pid is not None else (None, None)
+        if line != "END":
+            raise BenchError(f"live client: expected END, got {line!r}")
+        data = json.loads(read_line(proc, 60, "live client"))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    if err.strip():
+        data["stderr"] = err.decode(errors="replace").strip()[:500]
+    window = t1 - t0
+    used = {n: cpu1[n] - cpu0[n] for n in ours}
+    data["client_cpu_pct"] = used["client"] / window * 100 if window else 0.0
+    data["upstream_cpu_pct"] = used["fast"] / window * 100 if window else 0.0
+    foreign: dict[int, float] = {}
+    for core in (UP_CPU, GW_CPU):
+        busy = (cores1[core][0] - cores0[core][0] + cores1[core][1] - cores0[core][1]) / CLK_TCK
+        mine = sum(used[n] for n, (_, c) in ours.items() if c == core)
+        foreign[core] = max(0.0, busy - mine) / window if window > 0 else 0.0
+    return LiveResult(api, streams, data, used.get("gateway"), window, rss, hwm, foreign)
+
+
+def live_report(results: list[LiveResult], args: argparse.Namespace) -> list[str]:
+    lines = [
+        "",
+        f"Live streams: N concurrent streams of {args.live_events} events, one every "
+        f"{args.live_interval * 1000:g} ms ({1 / args.live_interval:g} events/s each), through the gateway "
+        "to the fast stand-in; the client and the stand-in share CPU 0, the gateway has CPU 1. Delay = time "
+        "from the stand-in writing an event to the client reading it (includes the client's own lateness: "
+        "see the direct rows, client -> stand-in)",
+        "",
+        "| API | streams | events/s | gateway core % | gateway µs/event | gateway RSS MB (peak) | delay p50 ms "
+        "| delay p99 ms | delay max ms | client + stand-in core % | failed | streams done | other load % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        d = r.data
+        events_s = d.get("events_per_s", 0.0)
+        core = f"{r.gw_cpu_s / r.window_s * 100:.0f}" if r.gw_cpu_s is not None and r.window_s else "—"
+        per_event = (
+            f"{r.gw_cpu_s / d['events'] * 1e6:.1f}" if r.gw_cpu_s is not None and d.get("events") else "—"
+        )
+        rss = f"{r.rss_mb:.0f} ({r.hwm_mb:.0f})" if r.rss_mb is not None and r.hwm_mb is not None else "—"
+        label = "direct (no gateway)" if r.api == "direct" else _api_label(r.api)
+        lines.append(
+            f"| {label} | {r.streams:,} | {events_s:,.0f} | {core} | {per_event} | {rss} "
+            f"| {d.get('delay_p50_ms', 0):.1f} | {d.get('delay_p99_ms', 0):.1f} | {d.get('delay_max_ms', 0):.1f} "
+            f"| {d.get('client_cpu_pct', 0) + d.get('upstream_cpu_pct', 0):.0f} | {r.failed} "
+            f"| {d.get('completed', 0):,} | {max(r.foreign.values(), default=0) * 100:.0f} |"
+        )
+    lines.append("")
+    for r in results:
+        if r.api == "direct":
+            continue
+        d = r.data
+        ok = (
+            r.failed == 0
+            and d.get("delay_max_ms", 1e9) <= TARGET_LIVE_DELAY_MS
+            and r.rss_mb is not None
+            and r.rss_mb <= TARGET_LIVE_RSS_MB
+            and r.gw_cpu_s is not None
+            and r.gw_cpu_s / r.window_s <= 1.0
+        )
+        lines.append(
+            f"- live, {_api_label(r.api)}, {r.streams:,} streams on one core, no event delayed more than "
+            f"{TARGET_LIVE_DELAY_MS:g} ms, RSS ≤ {TARGET_LIVE_RSS_MB:g} MB: max delay "
+            f"{d.get('delay_max_ms', 0):.1f} ms, RSS {r.rss_mb or 0:.0f} MB, failed {r.failed} → "
+            f"{'MET' if ok and r.streams >= TARGET_LIVE_STREAMS else 'NOT MET'}"
+            + ("" if r.streams >= TARGET_LIVE_STREAMS else f" (target is {TARGET_LIVE_STREAMS:,} streams)")
+        )
+        if r.failed and "stderr" in d:
+            lines.append(f"  - {d['stderr'][:300]}")
+    return lines
 
 
 def nice_prefix(nice: int) -> list[str]:
@@ -1107,6 +1309,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="re-runs of noisy cells allowed in all (default 8, --quick 3)",
     )
+    p.add_argument(
+        "--live",
+        default="",
+        help="live streams: comma-separated stream counts (e.g. 250,500,1000); each runs for every API in "
+        "--live-apis and once directly against the stand-in",
+    )
+    p.add_argument("--live-apis", default="sse,openai,anthropic", help="APIs for the live streams")
+    p.add_argument("--live-events", type=int, default=300, help="events per live stream (default 300)")
+    p.add_argument(
+        "--live-interval", type=float, default=0.02, help="seconds between live events (default 0.02: 50/s)"
+    )
+    p.add_argument("--live-warmup", type=float, default=4.0, help="live warm-up seconds (default 4)")
+    p.add_argument("--live-duration", type=float, default=10.0, help="live measured seconds (default 10)")
+    p.add_argument("--live-ramp", type=float, default=2.0, help="seconds over which live streams open")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, homes)")
     args = p.parse_args(argv)
@@ -1117,10 +1333,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.max_retries = args.max_retries if args.max_retries is not None else (3 if quick else 8)
     if args.rounds < 1 or args.duration <= 0 or args.warmup < 0 or args.conns < 1:
         p.error("rounds, duration and conns must be positive")
-    named = {"all": "json,sse,openai,anthropic", "both": "json,sse"}
+    named = {"all": "json,sse,openai,anthropic", "both": "json,sse", "none": ""}
     args.kind_list = [k for k in named.get(args.kinds, args.kinds).split(",") if k]
-    if not args.kind_list or any(k not in ("json", *STREAM_KINDS) for k in args.kind_list):
+    if any(k not in ("json", *STREAM_KINDS) for k in args.kind_list):
         p.error(f"--kinds: unknown kind in {args.kinds!r}")
+    try:
+        args.live_counts = [int(n) for n in args.live.split(",") if n]
+    except ValueError:
+        p.error("--live: stream counts, e.g. 250,1000")
+    args.live_api_list = [a for a in args.live_apis.split(",") if a]
+    if any(a not in STREAM_KINDS for a in args.live_api_list):
+        p.error(f"--live-apis: unknown API in {args.live_apis!r}")
+    if not args.kind_list and not args.live_counts:
+        p.error("nothing to run: --kinds none needs --live")
     return args
 
 
@@ -1187,7 +1412,23 @@ def main(argv: list[str] | None = None) -> int:
                     best = min(tries, key=lambda x: max(x.foreign.values(), default=0.0))
                     best.tries = len(tries)
                     results.append(best)
-        text = report(results, args, s, time.monotonic() - started, command)
+        live_results: list[LiveResult] = []
+        for streams in args.live_counts:
+            for api in [*args.live_api_list, "direct"]:
+                procs.check_alive()
+                lr = run_live(tmp, api, streams, s, args)
+                live_results.append(lr)
+                print(
+                    f"live {api:9} {streams:5} streams: {lr.data.get('events_per_s', 0):8,.0f} events/s  "
+                    f"delay p50 {lr.data.get('delay_p50_ms', 0):6.1f} p99 {lr.data.get('delay_p99_ms', 0):6.1f} "
+                    f"max {lr.data.get('delay_max_ms', 0):7.1f} ms  failed {lr.failed}",
+                    file=sys.stderr,
+                )
+        text = report(results, args, s, time.monotonic() - started, command) if results else ""
+        if live_results:
+            text += "\n".join(live_report(live_results, args))
+            if not results:
+                text += f"\n\nReproduce: {command}"
         print(text)
         if args.json:
             args.json.write_bytes(
@@ -1195,11 +1436,12 @@ def main(argv: list[str] | None = None) -> int:
                     {
                         "args": {k: str(v) for k, v in vars(args).items()},
                         "results": [vars(r) for r in results],
+                        "live": [vars(r) for r in live_results],
                     },
                     option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
                 )
             )
-        return 1 if any(r.failed for r in results) else 0
+        return 1 if any(r.failed for r in results) or any(r.failed for r in live_results) else 0
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         for log in sorted(tmp.glob("*.log")):
