@@ -11,6 +11,8 @@ from typing import Protocol
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from antigravity_gateway.web.security import BODY_SEND
+
 
 class Closable(Protocol):
     async def aclose(self) -> None: ...
@@ -66,20 +68,23 @@ class RelayStreamingResponse(Response):
                 task.cancel()
 
         watcher = asyncio.ensure_future(watch())
-        keepalive = _KeepAlive(self.idle, send) if self.idle is not None else None
+        # The middleware between here and the server only look at the response start (status, CORS
+        # headers): the chunks skip them when the outermost one said how (``BODY_SEND``).
+        body_send: Send = scope.get(BODY_SEND, send)
+        keepalive = _KeepAlive(self.idle, body_send) if self.idle is not None else None
         try:
             await send(
                 {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             )
             if keepalive is None:
                 async for chunk in self.body_iterator:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    await body_send({"type": "http.response.body", "body": chunk, "more_body": True})
             else:
                 async for chunk in self.body_iterator:
                     await keepalive.send(chunk)
                 await keepalive.stop()
             finished = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await body_send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not hung_up:
                 raise
