@@ -14,9 +14,16 @@ Routes (matched on the path without the query string):
   events, one chunk each, ``chunk_delay`` apart (chunked transfer encoding, like aiohttp);
 * anything else -> 404 in Google's error shape.
 
+Live streams (``bench/live.py``): a ``streamGenerateContent`` request whose body holds ``LIVE-STREAM``
+is answered with ``live_events`` events ``live_interval`` seconds apart, paced like Google (each on its
+own schedule from the request's arrival, without drift); each event's text is the time it was written,
+``~T<CLOCK_MONOTONIC ns>~``, so that the client can tell how long the event took to reach it; the
+last one says ``finishReason: STOP``.
+
 Usage: ``python bench/fast_upstream.py CONFIG.json`` (prints its base URL once it listens).
 CONFIG: ``{"token": str, "chunk_delay": float, "answers": {name: {"status", "content_type",
-"body_b64"}}, "events_b64": [str, ...]}``.
+"body_b64"}}, "events_b64": [str, ...], "live_events": int, "live_interval": float}`` (the last two
+optional: 300 and 0.02).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import asyncio
 import base64
 import signal
 import sys
+import time
 from typing import Any, cast
 
 import httptools
@@ -44,6 +52,24 @@ UNAUTH = orjson.dumps(
     }
 )
 REASONS = {200: b"OK", 401: b"Unauthorized", 404: b"Not Found"}
+LIVE_MARKER = b"LIVE-STREAM"
+_LIVE_PART = b'{"content": {"role": "model", "parts": [{"text": "~T%d~ "}]}'
+LIVE_EVENT = (
+    b'data: {"response": {"candidates": ['
+    + _LIVE_PART
+    + b'}], "responseId": "live"}, "traceId": "live"}\r\n\r\n'
+)
+LIVE_LAST = (
+    b'data: {"response": {"candidates": [' + _LIVE_PART + b', "finishReason": "STOP"}], "usageMetadata": '
+    b'{"promptTokenCount": 10, "candidatesTokenCount": 600, "totalTokenCount": 610}, "responseId": "live"}, '
+    b'"traceId": "live"}\r\n\r\n'
+)
+
+
+def live_event(last: bool) -> bytes:
+    """One paced event as a chunk, stamped with the time it is written."""
+    event = (LIVE_LAST if last else LIVE_EVENT) % time.monotonic_ns()
+    return b"%x\r\n%s\r\n" % (len(event), event)
 
 
 def fixed(status: int, content_type: str, body: bytes) -> bytes:
@@ -64,6 +90,8 @@ class Upstream:
                 int(answer["status"]), answer["content_type"], base64.b64decode(answer["body_b64"])
             )
         self.events = [base64.b64decode(e) for e in config["events_b64"]]
+        self.live_events = int(config.get("live_events", 300))
+        self.live_interval = float(config.get("live_interval", 0.02))
         self.stream_head = (
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n"
@@ -73,7 +101,7 @@ class Upstream:
 
 
 class Protocol(asyncio.Protocol):
-    __slots__ = ("up", "transport", "parser", "url", "auth", "streaming", "timer", "loop")
+    __slots__ = ("up", "transport", "parser", "url", "auth", "streaming", "timer", "loop", "live")
 
     transport: asyncio.Transport
 
@@ -83,6 +111,7 @@ class Protocol(asyncio.Protocol):
         self.url = b""
         self.auth = b""
         self.streaming = False
+        self.live = False
         self.timer: asyncio.TimerHandle | None = None
         self.loop = asyncio.get_running_loop()
 
@@ -104,6 +133,10 @@ class Protocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.url = b""
         self.auth = b""
+        self.live = False
+
+    def on_body(self, body: bytes) -> None:
+        self.live = self.live or LIVE_MARKER in body
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -127,10 +160,23 @@ class Protocol(asyncio.Protocol):
         _, sep, method = path.rpartition(b"v1internal:")
         if not sep:
             self.transport.write(up.not_found)
+        elif method == b"streamGenerateContent" and self.live:
+            self.transport.write(up.stream_head)
+            self._live(1, self.loop.time())
         elif method == b"streamGenerateContent":
             self._stream()
         else:
             self.transport.write(up.answers.get(method, up.not_found))
+
+    def _live(self, i: int, start: float) -> None:
+        """Event ``i`` (1-based) now, the next at ``start + i * interval``."""
+        self.timer = None
+        if self.transport.is_closing():
+            return
+        last = i == self.up.live_events
+        self.transport.write(live_event(last) + (b"0\r\n\r\n" if last else b""))
+        if not last:
+            self.timer = self.loop.call_at(start + i * self.up.live_interval, self._live, i + 1, start)
 
     def _stream(self) -> None:
         events = self.up.events

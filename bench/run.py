@@ -63,6 +63,17 @@ GW_CPU, UP_CPU = 1, 0
 
 TARGET_ADDED_P50_MS = 0.5
 TARGET_RPS = 5000.0
+# stream targets (issue 13), the gateway on one core
+TARGET_STREAM_US = 300.0  # CPU per 9-event stream at --conns streams
+TARGET_EVENT_US = 35.0
+TARGET_STREAM_RATIO = 0.8  # streams/s against the upstream's own
+TARGET_STREAM_TTFE_MS = 5.0  # added TTFE p50 at --conns streams
+TARGET_STREAM_TTFE_1_MS = 0.5
+TARGET_STREAM_1_US = 400.0
+TARGET_TRANSLATED_RATIO = 1.5  # OpenAI / Anthropic CPU per event against the Gemini-native one
+TARGET_LIVE_STREAMS = 1000  # live streams on one core ...
+TARGET_LIVE_DELAY_MS = 50.0  # ... with no event delayed more than this ...
+TARGET_LIVE_RSS_MB = 150.0  # ... and the gateway's RSS at most this
 
 
 class BenchError(RuntimeError):
@@ -223,6 +234,43 @@ def answer_text(response: dict[str, Any]) -> str:
     return "".join(p.get("text", "") for p in response["candidates"][0]["content"]["parts"])
 
 
+#: The translated stream kinds: client path and body (besides the prompt) per API.
+TRANSLATED = {
+    "openai": ("/v1/chat/completions", {"model": MODEL, "stream": True}),
+    "anthropic": ("/v1/messages", {"model": MODEL, "stream": True, "max_tokens": 1024}),
+}
+STREAM_KINDS = ("sse", "openai", "anthropic")
+
+
+def translated_body(kind: str, prompt: str) -> bytes:
+    _, extra = TRANSLATED[kind]
+    return orjson.dumps({**extra, "messages": [{"role": "user", "content": prompt}]})
+
+
+def verify_translated(kind: str, data: bytes, expected_text: str, what: str) -> int:
+    """Check a chat-completions or messages stream says the emulator's text and ends as it should;
+    the number of ``data: `` events."""
+    texts: list[str] = []
+    count = 0
+    for event in sse_events(data):
+        line = next((x for x in event.split(b"\n") if x.startswith(b"data: ")), None)
+        if line is None:
+            raise BenchError(f"{what}: an event without data: {event[:80]!r}")
+        count += 1
+        if line.strip() == b"data: [DONE]":
+            continue
+        payload = orjson.loads(line[6:])
+        if kind == "openai":
+            for choice in payload.get("choices", []):
+                texts.append(choice.get("delta", {}).get("content") or "")
+        elif payload.get("type") == "content_block_delta" and payload["delta"].get("type") == "text_delta":
+            texts.append(payload["delta"]["text"])
+    end = b"data: [DONE]" if kind == "openai" else b'"type":"message_stop"'
+    if "".join(texts) != expected_text or end not in data:
+        raise BenchError(f"{what}: the events do not add up to the answer ({count} events)")
+    return count
+
+
 # -- set-up ----------------------------------------------------------------------------------------
 
 
@@ -307,6 +355,8 @@ class Setup:
     pids: dict[str, int]  # "gateway-emulator", "gateway-fast", "emulator", "fast"
     events: int
     notes: list[str]
+    # live streams: API -> (port, raw request, end marker); "direct" is the stand-in itself
+    live: dict[str, tuple[int, bytes, str]] = field(default_factory=dict)
 
 
 def build_prompt(chars: int) -> str:
@@ -424,6 +474,15 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
     n_events = verify_sse(d_sse, expected_text, wrapped=True, what="direct emulator stream")
     if verify_sse(gw_sse, expected_text, wrapped=False, what="gateway->emulator stream") != n_events:
         raise BenchError("the gateway relayed another number of events than the emulator sends")
+    prompt = build_prompt(args.prompt_chars)
+    translated: dict[str, tuple[bytes, bytes, int]] = {}  # kind -> (client body, answer, events)
+    for kind, (path, _) in TRANSLATED.items():
+        body = translated_body(kind, prompt)
+        answer_ = expect_ok(
+            f"gateway {kind} stream",
+            *_drop_headers(http_call(f"http://127.0.0.1:{gw_emu_port}", "POST", path, body, client_headers)),
+        )
+        translated[kind] = (body, answer_, verify_translated(kind, answer_, expected_text, f"{kind} stream"))
 
     # 6. the fast stand-in answers with the emulator's recorded bytes (CPU 0)
     userinfo = expect_ok(
@@ -454,6 +513,8 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
     config = {
         "token": FAST_TOKEN,
         "chunk_delay": args.chunk_delay,
+        "live_events": args.live_events,
+        "live_interval": args.live_interval,
         "answers": {
             "token": answer(orjson.dumps(fast_grant)),
             "userinfo": answer(userinfo),
@@ -523,6 +584,21 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
         return out
 
     wrapped_marker = ["-m", '{"response":']
+    end_markers = {
+        "openai": ["-m", "data: [DONE]", "-m", '"finish_reason":"stop"'],
+        "anthropic": ["-m", '"type":"message_stop"', "-m", '"stop_reason":"end_turn"'],
+    }
+
+    def translated_requests(port: int) -> dict[str, bytes]:
+        return {
+            kind: raw_request(port, TRANSLATED[kind][0], body, client_headers)
+            for kind, (body, _, _) in translated.items()
+        }
+
+    translated_checks = {
+        kind: ["-b", str(len(answer_) - 512), "-B", str(len(answer_) + 512), "-n", str(n), *end_markers[kind]]
+        for kind, (_, answer_, n) in translated.items()
+    }
     targets = [
         Target(
             "gateway",
@@ -531,10 +607,12 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
             {
                 "json": raw_request(gw_emu_port, gw_path, client_body, client_headers),
                 "sse": raw_request(gw_emu_port, gw_stream_path, client_body, client_headers),
+                **translated_requests(gw_emu_port),
             },
             {
                 "json": checks(gw_json, None, 64) + ["-m", '"candidates"'],
                 "sse": checks(gw_sse, n_events, 256),
+                **translated_checks,
             },
         ),
         Target(
@@ -554,10 +632,12 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
             {
                 "json": raw_request(gw_fast_port, gw_path, client_body, client_headers),
                 "sse": raw_request(gw_fast_port, gw_stream_path, client_body, client_headers),
+                **translated_requests(gw_fast_port),
             },
             {
                 "json": checks(gw_json, None, 64) + ["-m", '"candidates"'],
                 "sse": checks(gw_sse, n_events, 256),
+                **translated_checks,
             },
         ),
         Target(
@@ -575,6 +655,9 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
         f"request: {len(client_body)} B client body, {len(upstream_body)} B wrapped upstream body; "
         f"answer {len(gw_json)} B (gateway) / {len(d_json)} B (wrapped); "
         f"stream: {n_events} events, {args.chunk_delay * 1000:g} ms apart, {len(d_sse)} B",
+        "the same stream as OpenAI chat completions: "
+        f"{translated['openai'][2]} events, {len(translated['openai'][1])} B; "
+        f"as Anthropic messages: {translated['anthropic'][2]} events, {len(translated['anthropic'][1])} B",
     ]
     pids = {
         "gateway-emulator": gw_emu.pid,
@@ -582,7 +665,47 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
         "emulator": emu.pid,
         "fast": fast.pid,
     }
-    return Setup(targets, pids, n_events, notes)
+    live_prompt = "LIVE-STREAM: " + build_prompt(200)
+    live = {
+        "sse": (
+            gw_fast_port,
+            raw_request(
+                gw_fast_port,
+                gw_stream_path,
+                orjson.dumps({"contents": [{"role": "user", "parts": [{"text": live_prompt}]}]}),
+                client_headers,
+            ),
+            '"finishReason":"STOP"',
+        ),
+        "openai": (
+            gw_fast_port,
+            raw_request(
+                gw_fast_port, TRANSLATED["openai"][0], translated_body("openai", live_prompt), client_headers
+            ),
+            "data: [DONE]",
+        ),
+        "anthropic": (
+            gw_fast_port,
+            raw_request(
+                gw_fast_port,
+                TRANSLATED["anthropic"][0],
+                translated_body("anthropic", live_prompt),
+                client_headers,
+            ),
+            '"type":"message_stop"',
+        ),
+        "direct": (
+            fast_port,
+            raw_request(
+                fast_port,
+                up_stream_path,
+                upstream_stream_body.replace(b"BENCH-PROMPT", b"LIVE-STREAM", 1),
+                fast_headers,
+            ),
+            '"finishReason": "STOP"',
+        ),
+    }
+    return Setup(targets, pids, n_events, notes, live)
 
 
 def _drop_headers(result: tuple[int, dict[str, str], bytes]) -> tuple[int, bytes]:
@@ -724,6 +847,165 @@ def run_cell(
     )
 
 
+@dataclass
+class LiveResult:
+    api: str  # "sse" | "openai" | "anthropic" | "direct"
+    streams: int
+    data: dict[str, Any]
+    gw_cpu_s: float | None
+    window_s: float
+    rss_mb: float | None
+    hwm_mb: float | None
+    foreign: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return int(self.data.get("errors", 0) + self.data.get("non2xx", 0) + self.data.get("bad_body", 0))
+
+
+def rss_mb(pid: int) -> tuple[float | None, float | None]:
+    """The process's resident memory now and at its peak (VmRSS, VmHWM), MB."""
+    values: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                values[name] = int(rest.split()[0]) / 1024
+    return values.get("VmRSS"), values.get("VmHWM")
+
+
+def run_live(tmp: Path, api: str, streams: int, setup_: Setup, args: argparse.Namespace) -> LiveResult:
+    port, request, marker = setup_.live[api]
+    req_file = tmp / f"live-{api}.http"
+    req_file.write_bytes(request)
+    cmd = [
+        *nice_prefix(args.nice),
+        "taskset",
+        "-c",
+        str(UP_CPU),
+        sys.executable,
+        str(BENCH / "live.py"),
+        "-p",
+        str(port),
+        "-f",
+        str(req_file),
+        "-c",
+        str(streams),
+        "-n",
+        str(args.live_events),
+        "-m",
+        marker,
+        "-w",
+        str(args.live_warmup),
+        "-d",
+        str(args.live_duration),
+        "--ramp",
+        str(args.live_ramp),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    gw_pid = setup_.pids["gateway-fast"] if api != "direct" else None
+    ours = {"fast": (setup_.pids["fast"], UP_CPU), "client": (proc.pid, UP_CPU)}
+    if gw_pid is not None:
+        ours["gateway"] = (gw_pid, GW_CPU)
+    timeout = args.live_warmup + args.live_duration + 60
+    try:
+        line = read_line(proc, timeout, "live client")
+        if line != "START":
+            raise BenchError(f"live client: expected START, got {line!r}")
+        t0, cpu0, cores0 = (
+            time.monotonic(),
+            {n: cpu_seconds(pid) for n, (pid, _) in ours.items()},
+            core_ticks(),
+        )
+        line = read_line(proc, timeout, "live client")
+        t1, cpu1, cores1 = (
+            time.monotonic(),
+            {n: cpu_seconds(pid) for n, (pid, _) in ours.items()},
+            core_ticks(),
+        )
+        rss, hwm = rss_mb(gw_pid) if gw_pid is not None else (None, None)
+        if line != "END":
+            raise BenchError(f"live client: expected END, got {line!r}")
+        data = json.loads(read_line(proc, 60, "live client"))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    if err.strip():
+        data["stderr"] = err.decode(errors="replace").strip()[:500]
+    window = t1 - t0
+    used = {n: cpu1[n] - cpu0[n] for n in ours}
+    data["client_cpu_pct"] = used["client"] / window * 100 if window else 0.0
+    data["upstream_cpu_pct"] = used["fast"] / window * 100 if window else 0.0
+    foreign: dict[int, float] = {}
+    for core in (UP_CPU, GW_CPU):
+        busy = (cores1[core][0] - cores0[core][0] + cores1[core][1] - cores0[core][1]) / CLK_TCK
+        mine = sum(used[n] for n, (_, c) in ours.items() if c == core)
+        foreign[core] = max(0.0, busy - mine) / window if window > 0 else 0.0
+    return LiveResult(api, streams, data, used.get("gateway"), window, rss, hwm, foreign)
+
+
+def live_report(results: list[LiveResult], args: argparse.Namespace) -> list[str]:
+    lines = [
+        "",
+        f"Live streams: N concurrent streams of {args.live_events} events, one every "
+        f"{args.live_interval * 1000:g} ms ({1 / args.live_interval:g} events/s each), through the gateway "
+        "to the fast stand-in; the client and the stand-in share CPU 0, the gateway has CPU 1. Delay = time "
+        "from the stand-in writing an event to the client reading it (includes the client's own lateness: "
+        "see the direct rows, client -> stand-in)",
+        "",
+        "| API | streams | events/s | gateway core % | gateway µs/event | gateway RSS MB (peak) | delay p50 ms "
+        "| delay p99 ms | delay max ms | client + stand-in core % | failed | streams done | other load % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        d = r.data
+        events_s = d.get("events_per_s", 0.0)
+        core = f"{r.gw_cpu_s / r.window_s * 100:.0f}" if r.gw_cpu_s is not None and r.window_s else "—"
+        per_event = (
+            f"{r.gw_cpu_s / d['events'] * 1e6:.1f}" if r.gw_cpu_s is not None and d.get("events") else "—"
+        )
+        rss = f"{r.rss_mb:.0f} ({r.hwm_mb:.0f})" if r.rss_mb is not None and r.hwm_mb is not None else "—"
+        label = "direct (no gateway)" if r.api == "direct" else _api_label(r.api)
+        lines.append(
+            f"| {label} | {r.streams:,} | {events_s:,.0f} | {core} | {per_event} | {rss} "
+            f"| {d.get('delay_p50_ms', 0):.1f} | {d.get('delay_p99_ms', 0):.1f} | {d.get('delay_max_ms', 0):.1f} "
+            f"| {d.get('client_cpu_pct', 0) + d.get('upstream_cpu_pct', 0):.0f} | {r.failed} "
+            f"| {d.get('completed', 0):,} | {max(r.foreign.values(), default=0) * 100:.0f} |"
+        )
+    lines.append("")
+    for r in results:
+        if r.api == "direct":
+            continue
+        d = r.data
+        ok = (
+            r.failed == 0
+            and d.get("delay_max_ms", 1e9) <= TARGET_LIVE_DELAY_MS
+            and r.rss_mb is not None
+            and r.rss_mb <= TARGET_LIVE_RSS_MB
+            and r.gw_cpu_s is not None
+            and r.gw_cpu_s / r.window_s <= 1.0
+        )
+        lines.append(
+            f"- live, {_api_label(r.api)}, {r.streams:,} streams on one core, no event delayed more than "
+            f"{TARGET_LIVE_DELAY_MS:g} ms, RSS ≤ {TARGET_LIVE_RSS_MB:g} MB: max delay "
+            f"{d.get('delay_max_ms', 0):.1f} ms, RSS {r.rss_mb or 0:.0f} MB, gateway core "
+            f"{(r.gw_cpu_s or 0) / r.window_s * 100:.0f} %, failed {r.failed} → "
+            + (
+                _verdict(ok)
+                if r.streams >= TARGET_LIVE_STREAMS
+                else f"{'holds' if ok else 'fails'} at this count (the target is {TARGET_LIVE_STREAMS:,} streams)"
+            )
+        )
+        if r.failed and "stderr" in d:
+            lines.append(f"  - {d['stderr'][:300]}")
+    return lines
+
+
 def nice_prefix(nice: int) -> list[str]:
     return ["nice", "-n", str(nice)] if nice else []
 
@@ -797,7 +1079,8 @@ def report(
         + "."
     )
     add("")
-    add("Non-streaming generateContent")
+    json_rows = any(k[0] == "json" for k in cells)
+    add("Non-streaming generateContent" if json_rows else "(no non-streaming cells in this run)")
     add("")
     add(
         "| conns | upstream | path | req/s [min–max] | ×direct | p50 ms [min–max] | p99 ms | added p50 ms "
@@ -818,27 +1101,34 @@ def report(
         )
     add("")
     add(
-        f"Streaming streamGenerateContent?alt=sse ({setup_.events} events, {args.chunk_delay * 1000:g} ms apart); "
-        "TTFE = time to the first event"
+        f"Streams ({setup_.events} upstream events, {args.chunk_delay * 1000:g} ms apart): Gemini-native "
+        "streamGenerateContent?alt=sse relayed as is, and translated into OpenAI chat completions and "
+        "Anthropic messages streams; TTFE = time to the first event; the direct row is the upstream's "
+        "own stream for all three; µs/event = gateway CPU per stream over the upstream events"
     )
     add("")
     add(
-        "| conns | upstream | path | streams/s [min–max] | ×direct | TTFE p50 ms [min–max] | TTFE p99 ms | added TTFE p50 ms "
-        "| total p50 ms | total p99 ms | gateway cpu µs/stream (core %) | upstream cpu µs/stream (core %) "
-        "| failed/answers | other load % |"
+        "| API | conns | upstream | path | streams/s [min–max] | ×direct | TTFE p50 ms [min–max] | TTFE p99 ms "
+        "| added TTFE p50 ms | total p50 ms | total p99 ms | gateway cpu µs/stream (core %) | gateway µs/event "
+        "| upstream cpu µs/stream (core %) | failed/answers | other load % |"
     )
-    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for (kind, conns, upstream, target), c in cells.items():
-        if kind != "sse":
-            continue
-        direct = cells.get((kind, conns, upstream, "direct"))
+    add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    stream_keys = sorted(
+        (k for k in cells if k[0] in STREAM_KINDS),
+        key=lambda k: (k[1], k[2] != "emulator", STREAM_KINDS.index(k[0]), k[3] != "gateway"),
+    )
+    for kind, conns, upstream, target in stream_keys:
+        c = cells[(kind, conns, upstream, target)]
+        direct = cells.get(("sse", conns, upstream, "direct"))
         added = f"+{med(c.ttfb50) - med(direct.ttfb50):.3f}" if direct and target == "gateway" else "—"
         ratio = f"{med(c.rps) / med(direct.rps):.2f}" if direct and target == "gateway" else "1"
+        per_event = f"{med(c.gw_us) / setup_.events:,.1f}" if c.gw_us else "—"
         add(
-            f"| {conns} | {_up_label(upstream)} | {target} | {med(c.rps):,.0f} [{rng(c.rps, '{:,.0f}')}] "
+            f"| {_api_label(kind) if target == 'gateway' else 'upstream'} | {conns} | {_up_label(upstream)} "
+            f"| {target} | {med(c.rps):,.0f} [{rng(c.rps, '{:,.0f}')}] "
             f"| {ratio} | {med(c.ttfb50):.3f} [{rng(c.ttfb50, '{:.3f}')}] | {med(c.ttfb99):.3f} | {added} "
-            f"| {med(c.p50):.2f} | {med(c.p99):.2f} | {cpu_cell(c.gw_us, c.gw_pct)} | {cpu_cell(c.up_us, c.up_pct)} "
-            f"| {c.failed}/{c.completed:,} | {med(c.noise):.0f} |"
+            f"| {med(c.p50):.2f} | {med(c.p99):.2f} | {cpu_cell(c.gw_us, c.gw_pct)} | {per_event} "
+            f"| {cpu_cell(c.up_us, c.up_pct)} | {c.failed}/{c.completed:,} | {med(c.noise):.0f} |"
         )
     add("")
     add("Targets (gateway on one core)")
@@ -880,6 +1170,8 @@ def report(
                 f"- ≥ {TARGET_RPS:,.0f} req/s at {args.conns} connections, {_up_label(upstream)}: "
                 f"{rps:,.0f} req/s → {verdict}{why}"
             )
+    for line in stream_targets(cells, args, setup_.events):
+        add(line)
     add(
         f"- errors: {'none' if total_failed == 0 else f'{total_failed} FAILED ANSWERS: this run is not valid'} "
         "(every answer checked: status 200, body markers and length, event count)"
@@ -890,6 +1182,60 @@ def report(
     add("")
     add(f"Reproduce: {command}")
     return "\n".join(lines)
+
+
+def _verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+def stream_targets(
+    cells: dict[tuple[str, int, str, str], Cell], args: argparse.Namespace, events: int
+) -> list[str]:
+    """The stream targets (issue 13), for each upstream that has the cells."""
+    out: list[str] = []
+    n = args.conns
+    for upstream in ("emulator", "fast"):
+        label = _up_label(upstream)
+        gwn, dn = cells.get(("sse", n, upstream, "gateway")), cells.get(("sse", n, upstream, "direct"))
+        if gwn and gwn.gw_us:
+            us = med(gwn.gw_us)
+            out.append(
+                f"- {n} streams, {label}: gateway CPU ≤ {TARGET_STREAM_US} µs/stream and < "
+                f"{TARGET_EVENT_US} µs/event: {us:,.0f} µs/stream, {us / events:.1f} µs/event → "
+                f"{_verdict(us <= TARGET_STREAM_US and us / events < TARGET_EVENT_US)} "
+                f"(gateway core {med(gwn.gw_pct):.0f} %)"
+            )
+        if gwn and dn:
+            ratio = med(gwn.rps) / med(dn.rps)
+            added = med(gwn.ttfb50) - med(dn.ttfb50)
+            out.append(
+                f"- {n} streams, {label}: ≥ {TARGET_STREAM_RATIO}× direct streams/s: {ratio:.2f}× → "
+                f"{_verdict(ratio >= TARGET_STREAM_RATIO)}; added TTFE p50 ≤ {TARGET_STREAM_TTFE_MS} ms: "
+                f"{added:+.3f} ms → {_verdict(added <= TARGET_STREAM_TTFE_MS)}"
+            )
+        gw1, d1 = cells.get(("sse", 1, upstream, "gateway")), cells.get(("sse", 1, upstream, "direct"))
+        if gw1 and d1 and gw1.gw_us:
+            added = med(gw1.ttfb50) - med(d1.ttfb50)
+            us = med(gw1.gw_us)
+            out.append(
+                f"- 1 stream, {label}: added TTFE p50 ≤ {TARGET_STREAM_TTFE_1_MS} ms: {added:+.3f} ms → "
+                f"{_verdict(added <= TARGET_STREAM_TTFE_1_MS)}; CPU ≤ {TARGET_STREAM_1_US} µs/stream: "
+                f"{us:,.0f} µs → {_verdict(us <= TARGET_STREAM_1_US)}"
+            )
+        for kind in ("openai", "anthropic"):
+            tr = cells.get((kind, n, upstream, "gateway"))
+            if tr and tr.gw_us and gwn and gwn.gw_us:
+                ratio = med(tr.gw_us) / med(gwn.gw_us)
+                out.append(
+                    f"- {n} streams, {label}: {_api_label(kind)} cost per event within "
+                    f"{TARGET_TRANSLATED_RATIO}× the Gemini-native one: {med(tr.gw_us) / events:.1f} vs "
+                    f"{med(gwn.gw_us) / events:.1f} µs/event, {ratio:.2f}× → {_verdict(ratio <= TARGET_TRANSLATED_RATIO)}"
+                )
+    return out
+
+
+def _api_label(kind: str) -> str:
+    return {"sse": "Gemini", "openai": "OpenAI chat", "anthropic": "Anthropic"}.get(kind, kind)
 
 
 def _up_label(upstream: str) -> str:
@@ -943,7 +1289,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--prompt-chars", type=int, default=900, help="length of the prompt text (default 900)")
     p.add_argument("--upstreams", choices=("both", "emulator", "fast"), default="both")
-    p.add_argument("--kinds", choices=("both", "json", "sse"), default="both")
+    p.add_argument(
+        "--kinds",
+        default="all",
+        help="cells to run: all (json,sse,openai,anthropic), both (json,sse), or a comma-separated list of "
+        "json, sse (Gemini-native stream), openai (chat completions stream), anthropic (messages stream)",
+    )
     p.add_argument(
         "--nice",
         type=int,
@@ -962,6 +1313,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="re-runs of noisy cells allowed in all (default 8, --quick 3)",
     )
+    p.add_argument(
+        "--live",
+        default="",
+        help="live streams: comma-separated stream counts (e.g. 250,500,1000); each runs for every API in "
+        "--live-apis and once directly against the stand-in",
+    )
+    p.add_argument("--live-apis", default="sse,openai,anthropic", help="APIs for the live streams")
+    p.add_argument("--live-events", type=int, default=300, help="events per live stream (default 300)")
+    p.add_argument(
+        "--live-interval", type=float, default=0.02, help="seconds between live events (default 0.02: 50/s)"
+    )
+    p.add_argument("--live-warmup", type=float, default=4.0, help="live warm-up seconds (default 4)")
+    p.add_argument("--live-duration", type=float, default=10.0, help="live measured seconds (default 10)")
+    p.add_argument("--live-ramp", type=float, default=2.0, help="seconds over which live streams open")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, homes)")
     args = p.parse_args(argv)
@@ -972,6 +1337,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.max_retries = args.max_retries if args.max_retries is not None else (3 if quick else 8)
     if args.rounds < 1 or args.duration <= 0 or args.warmup < 0 or args.conns < 1:
         p.error("rounds, duration and conns must be positive")
+    named = {"all": "json,sse,openai,anthropic", "both": "json,sse", "none": ""}
+    args.kind_list = [k for k in named.get(args.kinds, args.kinds).split(",") if k]
+    if any(k not in ("json", *STREAM_KINDS) for k in args.kind_list):
+        p.error(f"--kinds: unknown kind in {args.kinds!r}")
+    try:
+        args.live_counts = [int(n) for n in args.live.split(",") if n]
+    except ValueError:
+        p.error("--live: stream counts, e.g. 250,1000")
+    args.live_api_list = [a for a in args.live_apis.split(",") if a]
+    if any(a not in STREAM_KINDS for a in args.live_api_list):
+        p.error(f"--live-apis: unknown API in {args.live_apis!r}")
+    if not args.kind_list and not args.live_counts:
+        p.error("nothing to run: --kinds none needs --live")
     return args
 
 
@@ -1004,7 +1382,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["gcc", "-O2", "-o", str(loadgen), str(BENCH / "loadgen.c")], check=True, timeout=120)
         print("starting the emulator, the fast stand-in and two gateways ...", file=sys.stderr)
         s = setup(procs, tmp, args)
-        kinds = ["json", "sse"] if args.kinds == "both" else [args.kinds]
+        kinds = args.kind_list
         upstreams = ["emulator", "fast"] if args.upstreams == "both" else [args.upstreams]
         tests = [(k, c) for k in kinds for c in (1, args.conns)]
         targets = [t for u in upstreams for t in s.targets if t.upstream == u]
@@ -1015,6 +1393,8 @@ def main(argv: list[str] | None = None) -> int:
             order = targets[rnd % len(targets) :] + targets[: rnd % len(targets)]
             for kind, conns in tests:
                 for t in order:
+                    if kind not in t.requests:
+                        continue  # the translated streams: gateway rows only
                     tries: list[Result] = []
                     while True:
                         procs.check_alive()
@@ -1036,7 +1416,23 @@ def main(argv: list[str] | None = None) -> int:
                     best = min(tries, key=lambda x: max(x.foreign.values(), default=0.0))
                     best.tries = len(tries)
                     results.append(best)
-        text = report(results, args, s, time.monotonic() - started, command)
+        live_results: list[LiveResult] = []
+        for streams in args.live_counts:
+            for api in [*args.live_api_list, "direct"]:
+                procs.check_alive()
+                lr = run_live(tmp, api, streams, s, args)
+                live_results.append(lr)
+                print(
+                    f"live {api:9} {streams:5} streams: {lr.data.get('events_per_s', 0):8,.0f} events/s  "
+                    f"delay p50 {lr.data.get('delay_p50_ms', 0):6.1f} p99 {lr.data.get('delay_p99_ms', 0):6.1f} "
+                    f"max {lr.data.get('delay_max_ms', 0):7.1f} ms  failed {lr.failed}",
+                    file=sys.stderr,
+                )
+        text = report(results, args, s, time.monotonic() - started, command) if results else ""
+        if live_results:
+            text += "\n" + "\n".join(live_report(live_results, args))
+            if not results:
+                text += f"\n\nReproduce: {command}"
         print(text)
         if args.json:
             args.json.write_bytes(
@@ -1044,11 +1440,12 @@ def main(argv: list[str] | None = None) -> int:
                     {
                         "args": {k: str(v) for k, v in vars(args).items()},
                         "results": [vars(r) for r in results],
+                        "live": [vars(r) for r in live_results],
                     },
                     option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
                 )
             )
-        return 1 if any(r.failed for r in results) else 0
+        return 1 if any(r.failed for r in results) or any(r.failed for r in live_results) else 0
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         for log in sorted(tmp.glob("*.log")):

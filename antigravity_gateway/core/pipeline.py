@@ -234,7 +234,7 @@ class Pipeline:
             body = self._envelope(call, served, session_key, account, project)
             route = self.pool.route(account, served.upstream_model)
             upstream = await self.http.open_stream("streamGenerateContent", body, token, route=route)
-            events = _events(upstream, self.settings.max_stream_event_bytes)
+            events = _batches(upstream, self.settings.max_stream_event_bytes)
             try:
                 first = await events.__anext__()
             except StopAsyncIteration:
@@ -242,7 +242,7 @@ class Pipeline:
             except BaseException:
                 await events.aclose()
                 raise
-            if (said := too_old_message(first)) is not None:  # a 200 that says the client is too old
+            if (said := too_old_message(first[0])) is not None:  # a 200 that says the client is too old
                 await events.aclose()
                 self.http.note_too_old(said, route.user_agent, upstream.endpoint)
                 raise UpstreamHTTPError(too_old_error(said), upstream.endpoint)
@@ -506,19 +506,40 @@ def _cooling_error(exc: AllAccountsCoolingDown, last: GatewayError | None) -> Ga
     return exc
 
 
-async def _events(upstream: StreamResponse, max_event_bytes: int) -> AsyncGenerator[dict[str, Any], None]:
-    """Unwrapped Gemini responses from a v1internal SSE stream. Raises on a mid-stream error event."""
+async def _batches(
+    upstream: StreamResponse, max_event_bytes: int
+) -> AsyncGenerator[list[dict[str, Any]], None]:
+    """Unwrapped Gemini responses from a v1internal SSE stream, one list per upstream read (the events
+    that read completed; never empty). Raises on a mid-stream error event, after the events before it."""
     decoder = SSEDecoder(max_event_bytes)
     try:
         async for chunk in upstream.chunks():
-            for payload in decoder.feed(chunk):
-                if (event := _event(payload)) is not None:
-                    yield event
-        for payload in decoder.flush():
-            if (event := _event(payload)) is not None:
-                yield event
+            if payloads := decoder.feed(chunk):
+                batch, error = _decode(payloads)
+                if batch:
+                    yield batch
+                if error is not None:
+                    raise error
+        batch, error = _decode(decoder.flush())
+        if batch:
+            yield batch
+        if error is not None:
+            raise error
     finally:
         upstream.close()
+
+
+def _decode(payloads: list[bytes]) -> tuple[list[dict[str, Any]], UpstreamHTTPError | None]:
+    """The events of ``payloads`` up to the first error event, and that error."""
+    batch: list[dict[str, Any]] = []
+    for payload in payloads:
+        try:
+            event = _event(payload)
+        except UpstreamHTTPError as exc:
+            return batch, exc
+        if event is not None:
+            batch.append(event)
+    return batch, None
 
 
 def _event(payload: bytes) -> dict[str, Any] | None:
@@ -540,12 +561,20 @@ class EventStream:
     """An open stream as the adapters see it: usage noted for the log, upstream errors after the first
     event turned into GatewayErrors, and the upstream connection closed and the account's in-flight
     count released however the stream ends: also when :meth:`aclose` is called on a stream that was
-    never iterated (a generator's ``aclose`` would skip its cleanup then)."""
+    never iterated (a generator's ``aclose`` would skip its cleanup then).
+
+    Read it event by event (``async for event in stream``) or, cheaper per event, with
+    :meth:`next_batch`: every event already in hand at once (what one upstream read completed), so
+    that a relay can send them in one write. Events are never held back to fill a batch.
+    """
+
+    __slots__ = ("_buffer", "_closed", "_pending", "_rest", "_served")
 
     def __init__(
-        self, first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None], served: Served
+        self, first: list[dict[str, Any]], rest: AsyncGenerator[list[dict[str, Any]], None], served: Served
     ) -> None:
-        self._first: dict[str, Any] | None = first
+        self._pending: list[dict[str, Any]] = first  # in hand, not handed out by next_batch yet
+        self._buffer: list[dict[str, Any]] = []  # handed out by next_batch, not yet by __anext__
         self._rest = rest
         self._served = served
         self._closed = False
@@ -554,38 +583,51 @@ class EventStream:
         return self
 
     async def __anext__(self) -> dict[str, Any]:
-        if self._first is not None:
-            event, self._first = self._first, None
-            self._served.usage(event)
-            return event
-        if self._closed:
-            raise StopAsyncIteration
-        try:
-            event = await self._rest.__anext__()
-        except StopAsyncIteration:
-            await self.aclose()
-            raise
-        except UpstreamHTTPError as exc:
-            error = _upstream_error(exc.error)
-            self._served.failed(error)
-            await self.aclose()
-            raise error from None
-        except GatewayError as exc:
-            self._served.failed(exc)
-            await self.aclose()
-            raise
-        except BaseException:
-            await self.aclose()
-            raise
-        self._served.usage(event)
-        return event
+        if not self._buffer:
+            self._buffer = await self.next_batch()
+            if not self._buffer:
+                raise StopAsyncIteration
+            self._buffer.reverse()
+        return self._buffer.pop()
+
+    async def next_batch(self) -> list[dict[str, Any]]:
+        """The events in hand (waiting for the next upstream read when there are none); ``[]`` at the
+        end of the stream. Raises a :class:`GatewayError` for an upstream error."""
+        if self._pending:
+            batch, self._pending = self._pending, []
+        elif self._closed:
+            return []
+        else:
+            try:
+                batch = await self._rest.__anext__()
+            except StopAsyncIteration:
+                await self.aclose()
+                return []
+            except UpstreamHTTPError as exc:
+                error = _upstream_error(exc.error)
+                self._served.failed(error)
+                await self.aclose()
+                raise error from None
+            except GatewayError as exc:
+                self._served.failed(exc)
+                await self.aclose()
+                raise
+            except BaseException:
+                await self.aclose()
+                raise
+        for event in reversed(batch):  # the last usage report of a stream wins: the last one here
+            if "usageMetadata" in event:
+                self._served.usage(event)
+                break
+        return batch
 
     async def aclose(self) -> None:
         """Close the upstream stream and release the account (once; safe to call again)."""
         if self._closed:
             return
         self._closed = True
-        self._first = None
+        self._pending = []
+        self._buffer = []
         try:
             await self._rest.aclose()
         finally:

@@ -5,15 +5,13 @@ accepted and ignored. The conversation key for account stickiness is ``metadata.
 ``session_id`` for Claude Code), else Claude Code's ``X-Claude-Code-Session-Id`` header.
 
 Streams answer with the HTTP status of the first upstream event: failures before it (rate limits,
-no account) are ordinary error answers the clients retry. After it, the route sends a ``ping`` every
-:data:`PING_INTERVAL` seconds while the upstream is quiet, and a failure becomes an ``error`` event that
-ends the stream (the SDK raises it; Claude Code retries the turn without streaming).
+no account) are ordinary error answers the clients retry. After it, a ``ping`` goes out whenever
+nothing was sent for :data:`PING_INTERVAL` seconds while the upstream is quiet, and a failure becomes an
+``error`` event that ends the stream (the SDK raises it; Claude Code retries the turn without streaming).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -126,6 +124,7 @@ async def messages(request: Request) -> Response:
         media_type="text/event-stream",
         headers={**STREAM_HEADERS, **_headers(served)},
         streams=[events],
+        idle=(PING_INTERVAL, _frame(ping_event())),
     )
 
 
@@ -146,33 +145,21 @@ def _frame(event: Event) -> bytes:
     return encode_event(event[0], orjson.dumps(event[1]))
 
 
-async def _next(events: EventStream) -> dict[str, Any]:
-    return await events.__anext__()
-
-
 async def _sse(
     events: EventStream,
     translator: StreamTranslator,
     signatures: ToolSignatures,
 ) -> AsyncIterator[bytes]:
-    pending: asyncio.Task[dict[str, Any]] | None = None
+    """The translated events; those of one upstream read go out together. (The ``ping`` while the
+    upstream is quiet is the response's: ``RelayStreamingResponse(idle=...)``.)"""
     try:
-        while True:
-            pending = asyncio.ensure_future(_next(events))
-            while not (await asyncio.wait({pending}, timeout=PING_INTERVAL))[0]:
-                yield _frame(ping_event())
-            try:
-                chunk = pending.result()
-            except StopAsyncIteration:
-                break
-            finally:
-                pending = None
-            for event in translator.feed(chunk):
-                yield _frame(event)
+        while batch := await events.next_batch():
+            frames = [_frame(event) for chunk in batch for event in translator.feed(chunk)]
+            if frames:
+                yield b"".join(frames)
         if translator.finish_reason is None:
             raise UpstreamUnavailable("the upstream stream ended before the model finished its answer")
-        for event in translator.finish():
-            yield _frame(event)
+        yield b"".join([_frame(event) for event in translator.finish()])
     except GatewayError as exc:
         logger.warning("stream ended by an upstream error: %s", exc.message)
         yield _frame(error_event(exc))
@@ -182,10 +169,6 @@ async def _sse(
         yield _frame(error_event(error))
     finally:
         signatures.update(translator.tool_signatures)
-        if pending is not None and not pending.done():
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
         await events.aclose()
 
 

@@ -131,9 +131,14 @@ async def _stream(request: Request, call: Call) -> Response:
 
 
 async def _sse(events: EventStream) -> AsyncIterator[bytes]:
+    """Every event exactly as Google frames it; the events one upstream read brought go out together."""
+    dumps = orjson.dumps
     try:
-        async for event in events:
-            yield encode_data(orjson.dumps(event))
+        while batch := await events.next_batch():
+            if len(batch) == 1:
+                yield b"data: " + dumps(batch[0]) + b"\r\n\r\n"
+            else:
+                yield b"".join([encode_data(dumps(event)) for event in batch])
     except GatewayError as exc:
         logger.warning("stream ended by an upstream error: %s", exc.message)
         yield encode_data(gemini.error_body(exc))
@@ -142,9 +147,12 @@ async def _sse(events: EventStream) -> AsyncIterator[bytes]:
 async def _json_array(events: EventStream) -> AsyncIterator[bytes]:
     first = True
     try:
-        async for event in events:
-            yield (gemini.ARRAY_OPEN if first else gemini.ARRAY_SEP) + orjson.dumps(event)
-            first = False
+        while batch := await events.next_batch():
+            parts = []
+            for event in batch:
+                parts.append((gemini.ARRAY_OPEN if first else gemini.ARRAY_SEP) + orjson.dumps(event))
+                first = False
+            yield b"".join(parts)
     except GatewayError as exc:
         logger.warning("stream ended by an upstream error: %s", exc.message)
         yield (gemini.ARRAY_OPEN if first else gemini.ARRAY_SEP) + gemini.error_body(exc)

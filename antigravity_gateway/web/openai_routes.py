@@ -219,29 +219,29 @@ async def _chat_sse(
     translators: list[openai.ChatStreamTranslator], streams: list[Events], include_usage: bool
 ) -> AsyncIterator[bytes]:
     first = translators[0]
+    # Every choice announces itself first, in index order (the SDK's stream helper wants it); it goes
+    # out with the first events. The chunks of the events one upstream read brought go out together.
+    head = [_data(translator.role_chunk()) for translator in translators]
+    tail: list[bytes] = []
     try:
         try:
-            # Every choice announces itself first, in index order (the SDK's stream helper wants it).
-            for translator in translators:
-                yield _data(translator.role_chunk())
             if len(streams) == 1:
-                async for event in streams[0]:
-                    for chunk in first.feed(event):
-                        yield _data(chunk)
+                while batch := await streams[0].next_batch():
+                    yield b"".join(head + [_data(chunk) for event in batch for chunk in first.feed(event)])
+                    head = []
             else:
                 async for index, event in _merge(streams):
-                    for chunk in translators[index].feed(event):
-                        yield _data(chunk)
-            for translator in translators:
-                for chunk in translator.finish():
-                    yield _data(chunk)
+                    yield b"".join(head + [_data(chunk) for chunk in translators[index].feed(event)])
+                    head = []
+            tail = head + [_data(chunk) for translator in translators for chunk in translator.finish()]
             if include_usage:
                 total = sum((t.usage for t in translators), openai.Usage())
-                yield _data(openai.usage_chunk(first.completion_id, first.model, first.created, total))
+                tail.append(_data(openai.usage_chunk(first.completion_id, first.model, first.created, total)))
         except GatewayError as exc:
             logger.warning("chat stream ended by an upstream error: %s", exc.message)
-            yield _data(openai.error_chunk(openai.error_object(exc)))
-        yield DONE
+            tail = head + [_data(openai.error_chunk(openai.error_object(exc)))]
+        tail.append(DONE)
+        yield b"".join(tail)
     finally:
         for stream in streams:
             await stream.aclose()
@@ -275,19 +275,23 @@ async def responses(request: Request) -> Response:
 
 
 async def _responses_sse(translator: ResponsesTranslator, events: Events) -> AsyncIterator[bytes]:
+    """The events of one upstream read go out together (the opening ones with the first)."""
+    head = [_event(kind, payload) for kind, payload in translator.start()]
     try:
-        for kind, payload in translator.start():
-            yield _event(kind, payload)
         try:
-            async for event in events:
-                for kind, payload in translator.feed(event):
-                    yield _event(kind, payload)
-            for kind, payload in translator.finish():
-                yield _event(kind, payload)
+            while batch := await events.next_batch():
+                frames = [
+                    _event(kind, payload) for event in batch for kind, payload in translator.feed(event)
+                ]
+                if head or frames:
+                    yield b"".join(head + frames)
+                head = []
+            yield b"".join(head + [_event(kind, payload) for kind, payload in translator.finish()])
         except GatewayError as exc:
             logger.warning("responses stream ended by an upstream error: %s", exc.message)
-            for kind, payload in translator.fail(openai.error_object(exc)):
-                yield _event(kind, payload)
+            yield b"".join(
+                head + [_event(k, payload) for k, payload in translator.fail(openai.error_object(exc))]
+            )
     finally:
         await events.aclose()
 

@@ -64,6 +64,9 @@ _OPEN_PATHS = frozenset({"/api/hello"})
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _LOG_EVERY = 60.0
+#: Scope key: the ``send`` a streamed body's chunks may use, past the wrappers that only look at the
+#: response start (``web/streaming.py``); a middleware that must see body chunks sets its own.
+BODY_SEND = "agw.body_send"
 _LOG_TABLE_MAX = 256
 
 
@@ -174,6 +177,7 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope[BODY_SEND] = send
         headers = Headers(scope=scope)
         path: str = scope["path"]
         host = headers.get("host")

@@ -1,5 +1,6 @@
 """A streaming response for relayed streams: chunks go out as they are produced; a client hang-up
-stops the body iterator at once (which closes the upstream stream)."""
+stops the body iterator at once (which closes the upstream stream); optionally a keep-alive frame
+goes out while the body is quiet."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Protocol
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from antigravity_gateway.web.security import BODY_SEND
 
 
 class Closable(Protocol):
@@ -27,6 +30,10 @@ class RelayStreamingResponse(Response):
 
     ``streams`` (the upstream streams the body reads) are closed when the response ends, also when the
     body iterator never started (closing a generator that never ran skips its ``finally``).
+
+    ``idle`` = ``(seconds, frame)``: after the first chunk, ``frame`` is sent whenever nothing was sent
+    for ``seconds`` (Anthropic's ``ping``). One timer per response checks it, so a chunk costs only a
+    clock read; the frame is sent between chunks, never inside one, and never after the last.
     """
 
     def __init__(
@@ -36,9 +43,11 @@ class RelayStreamingResponse(Response):
         headers: Mapping[str, str] | None = None,
         media_type: str | None = None,
         streams: Sequence[Closable] = (),
+        idle: tuple[float, bytes] | None = None,
     ) -> None:
         self.body_iterator = content
         self.streams = streams
+        self.idle = idle
         self.status_code = status_code
         self.media_type = media_type
         self.background = None
@@ -59,14 +68,23 @@ class RelayStreamingResponse(Response):
                 task.cancel()
 
         watcher = asyncio.ensure_future(watch())
+        # The middleware between here and the server only look at the response start (status, CORS
+        # headers): the chunks skip them when the outermost one said how (``BODY_SEND``).
+        body_send: Send = scope.get(BODY_SEND, send)
+        keepalive = _KeepAlive(self.idle, body_send) if self.idle is not None else None
         try:
             await send(
                 {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             )
-            async for chunk in self.body_iterator:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if keepalive is None:
+                async for chunk in self.body_iterator:
+                    await body_send({"type": "http.response.body", "body": chunk, "more_body": True})
+            else:
+                async for chunk in self.body_iterator:
+                    await keepalive.send(chunk)
+                await keepalive.stop()
             finished = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await body_send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not hung_up:
                 raise
@@ -74,6 +92,8 @@ class RelayStreamingResponse(Response):
         finally:
             finished = True
             watcher.cancel()
+            if keepalive is not None:
+                keepalive.cancel()
             aclose = getattr(self.body_iterator, "aclose", None)
             try:
                 if aclose is not None:
@@ -81,3 +101,56 @@ class RelayStreamingResponse(Response):
             finally:
                 for stream in self.streams:
                     await stream.aclose()
+
+
+class _KeepAlive:
+    """Sends the body's chunks, and a keep-alive frame when none was sent for a while (see above)."""
+
+    __slots__ = ("_frame", "_handle", "_interval", "_last", "_loop", "_ping", "_send", "_sending")
+
+    def __init__(self, idle: tuple[float, bytes], send: Send) -> None:
+        self._interval, self._frame = idle
+        self._send = send
+        self._loop = asyncio.get_running_loop()
+        self._last = 0.0
+        self._sending = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._ping: asyncio.Future[None] | None = None
+
+    async def send(self, chunk: bytes) -> None:
+        if self._ping is not None and not self._ping.done():
+            await asyncio.shield(self._ping)  # a frame never goes out inside another
+        self._sending = True
+        try:
+            await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            self._sending = False
+        self._last = self._loop.time()
+        if self._handle is None:
+            self._handle = self._loop.call_at(self._last + self._interval, self._tick)
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        due = self._last + self._interval
+        if now >= due and not self._sending and (self._ping is None or self._ping.done()):
+            self._last = now
+            self._ping = asyncio.ensure_future(
+                self._send({"type": "http.response.body", "body": self._frame, "more_body": True})
+            )
+            due = now + self._interval
+        self._handle = self._loop.call_at(max(due, now + 0.001), self._tick)
+
+    async def stop(self) -> None:
+        """Before the last message: no frame after it."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._ping is not None and not self._ping.done():
+            await self._ping
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._ping is not None and not self._ping.done():
+            self._ping.cancel()

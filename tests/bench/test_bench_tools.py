@@ -1,7 +1,8 @@
 """Smoke test of the benchmark's own tools (``bench/``), not of the gateway's speed.
 
 The C load generator must frame Content-Length and chunked answers right and count every answer that
-is not what was expected; the fast stand-in must answer the recorded bytes and refuse a wrong token.
+is not what was expected; the fast stand-in must answer the recorded bytes and refuse a wrong token;
+the live-streams client must read the stand-in's paced, stamped events and check every stream.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         "chunk_delay": 0.001,
         "answers": {"token": answer(b"{}"), "userinfo": answer(b"{}"), "generateContent": answer(ANSWER)},
         "events_b64": [base64.b64encode(e).decode() for e in EVENTS],
+        "live_events": 5,
+        "live_interval": 0.005,
     }
     path = tmp_path_factory.mktemp("fast") / "fast.json"
     path.write_bytes(orjson.dumps(config))
@@ -154,3 +157,32 @@ def test_run_options() -> None:
     assert (quick.rounds, quick.warmup, quick.duration) == (3, 0.2, 0.5)
     full = module.parse_args([])
     assert (full.rounds, full.warmup, full.duration, full.conns) == (3, 1.0, 4.0, 64)
+
+
+def live(tmp_path: Path, port: int, events: int) -> dict[str, Any]:
+    body = b'{"request": {"contents": [{"parts": [{"text": "LIVE-STREAM"}]}]}}'
+    request = (
+        f"POST /daily/v1internal:streamGenerateContent?alt=sse HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    (tmp_path / "live.http").write_bytes(request)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "live.py"), "-p", str(port), "-f", str(tmp_path / "live.http")]
+        + ["-c", "3", "-n", str(events), "-m", '"finishReason": "STOP"', "-w", "0.1", "-d", "0.4"]
+        + ["--ramp", "0.05"],
+        capture_output=True,
+        timeout=30,
+    )
+    lines = done.stdout.decode().split("\n")
+    assert lines[:2] == ["START", "END"], done.stdout + done.stderr
+    result: dict[str, Any] = json.loads(lines[2])
+    return result
+
+
+def test_live_streams_are_paced_stamped_and_checked(upstream: int, tmp_path: Path) -> None:
+    good = live(tmp_path, upstream, 5)
+    assert good["errors"] == good["non2xx"] == good["bad_body"] == 0
+    assert good["completed"] > 0 and good["events"] >= 5 * good["completed"]
+    assert 0 <= good["delay_p50_ms"] <= good["delay_max_ms"] < 1000
+    wrong = live(tmp_path, upstream, 4)  # a stream with another number of events is counted as bad
+    assert wrong["bad_body"] > 0 and wrong["completed"] == 0

@@ -1,4 +1,5 @@
-"""The pipeline's reading of an upstream stream: events as they come, and a bounded event size."""
+"""The pipeline's reading of an upstream stream: events as they come (those of one read together), and a
+bounded event size."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from antigravity_gateway.core.pipeline import _events
+from antigravity_gateway.core.pipeline import _batches
 from antigravity_gateway.protocols.sse import EventTooLarge
+from antigravity_gateway.upstream.client import UpstreamHTTPError
 
 
 class FakeStream:
@@ -32,7 +34,7 @@ def event(text: str) -> bytes:
 
 
 async def collect(stream: FakeStream, limit: int) -> list[dict[str, Any]]:
-    return [e async for e in _events(stream, limit)]  # type: ignore[arg-type]
+    return [e async for batch in _batches(stream, limit) for e in batch]  # type: ignore[arg-type]
 
 
 async def test_events_under_the_limit_are_unwrapped() -> None:
@@ -48,6 +50,28 @@ async def test_an_event_over_the_limit_ends_the_stream_with_a_clear_error() -> N
     stream = FakeStream(event("ok") + event("x" * 200_000) + event("never"), 16 * 1024)
     seen = []
     with pytest.raises(EventTooLarge, match="max_stream_event_bytes"):
-        async for item in _events(stream, 64 * 1024):  # type: ignore[arg-type]
-            seen.append(item)
+        async for batch in _batches(stream, 64 * 1024):  # type: ignore[arg-type]
+            seen.extend(batch)
     assert len(seen) == 1 and stream.closed
+
+
+def texts(batch: list[dict[str, Any]]) -> list[str]:
+    return [e["candidates"][0]["content"]["parts"][0]["text"] for e in batch]
+
+
+async def test_the_events_of_one_read_come_together_and_none_waits_for_the_next_read() -> None:
+    raw = event("a") + event("b") + event("c")
+    cut = len(event("a") + event("b")) + 5  # the third event is split across two reads
+    stream = FakeStream(raw, cut)
+    batches = [texts(b) async for b in _batches(stream, 64 * 1024)]  # type: ignore[arg-type]
+    assert batches == [["a", "b"], ["c"]]
+
+
+async def test_an_error_event_after_others_in_one_read_comes_after_them() -> None:
+    error = b'data: {"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}\r\n\r\n'
+    stream = FakeStream(event("a") + event("b") + error + event("never"), 1 << 20)
+    batches = _batches(stream, 64 * 1024)  # type: ignore[arg-type]
+    assert texts(await batches.__anext__()) == ["a", "b"]
+    with pytest.raises(UpstreamHTTPError) as caught:
+        await batches.__anext__()
+    assert caught.value.error.http_status == 503 and stream.closed

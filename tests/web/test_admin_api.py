@@ -279,6 +279,20 @@ def test_debug_capture_keeps_bodies_but_no_secrets(admin: Gateway) -> None:
     assert "sk-client-key" not in str(detail) and "ya29." not in str(detail)
 
 
+def test_debug_capture_keeps_a_streamed_body(admin: Gateway) -> None:
+    """Streamed chunks skip the middleware that only look at the response start, not the capture."""
+    http = logged_in(admin)
+    http.patch("/api/settings", json={"debug_capture": True})
+    client = admin.http(headers={"x-goog-api-key": "sk-client-key"})
+    streamed = client.post(
+        URL.replace(":generateContent", ":streamGenerateContent?alt=sse"), json=ask("stream")
+    )
+    assert streamed.status_code == 200 and streamed.content.startswith(b"data: ")
+    (item,) = http.get("/api/logs").json()["items"]
+    detail = http.get(f"/api/logs/{item['id']}").json()
+    assert detail["response_body"] == streamed.text
+
+
 def test_quickstart(admin: Gateway) -> None:
     body = logged_in(admin).get("/api/quickstart").json()
     assert body["base_url"] == admin.url and body["api_key"] == "sk-client-key"
