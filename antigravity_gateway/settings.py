@@ -6,6 +6,7 @@ Build one with :func:`load_settings`; nothing here is read at import time.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from pathlib import Path
@@ -240,6 +241,7 @@ class Settings(BaseSettings):
         return self.home / "gateway.db"
 
 
+@functools.lru_cache(maxsize=256)  # asked several times per request, mostly for the same few names
 def is_loopback_name(host: str) -> bool:
     """``localhost``, ``*.localhost``, 127.0.0.0/8 and ``::1`` (with or without brackets)."""
     name = host.strip().lower().rstrip(".")

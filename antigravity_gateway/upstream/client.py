@@ -38,6 +38,7 @@ from antigravity_gateway.upstream.proxies import (
     ProxyFailed,
     ProxyPool,
     describe,
+    env_proxies,
     env_proxy,
     is_socks,
     redact,
@@ -179,6 +180,7 @@ class UpstreamClient:
         self._session: aiohttp.ClientSession | None = None
         self._socks_sessions: dict[str, aiohttp.ClientSession] = {}
         self.proxies = ProxyPool(settings.upstream_proxies, settings.upstream_proxy)
+        self._env_proxies = env_proxies()
         self._too_old: TooOld | None = None
         self._server_date: ServerDate | None = None
         self._headers = {
@@ -222,7 +224,7 @@ class UpstreamClient:
     def proxy_for(self, url: str, proxy: str | None = None) -> str:
         """The proxy a call to ``url`` goes through (``""``: none). ``proxy`` as in :class:`Route`."""
         chosen = self.proxies.default() if proxy is None else proxy
-        return chosen or env_proxy(url)
+        return chosen or env_proxy(url, self._env_proxies)
 
     def _session_for(self, proxy: str) -> tuple[aiohttp.ClientSession, dict[str, Any]]:
         """The session and request options that go through ``proxy`` (HTTP(S) proxies share the session)."""

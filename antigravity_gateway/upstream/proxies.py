@@ -28,7 +28,16 @@ from aiohttp_socks import ProxyConnector, ProxyType
 
 from antigravity_gateway.errors import ProxyFailed
 
-__all__ = ["ProxyFailed", "ProxyHealth", "ProxyPool", "check_proxy", "check_url", "env_proxy", "redact"]
+__all__ = [
+    "ProxyFailed",
+    "ProxyHealth",
+    "ProxyPool",
+    "check_proxy",
+    "check_url",
+    "env_proxies",
+    "env_proxy",
+    "redact",
+]
 
 #: The proxy URL schemes the gateway speaks (``socks5h``: the proxy resolves host names).
 SCHEMES = ("http", "https", "socks5", "socks5h")
@@ -85,9 +94,19 @@ def check_url(url: str) -> str:
     return url
 
 
-def env_proxy(url: str) -> str:
-    """The proxy the standard variables give for ``url`` (``""``: none, or ``NO_PROXY`` excludes it)."""
-    proxies = urllib.request.getproxies_environment()
+def env_proxies() -> dict[str, str]:
+    """The standard proxy variables (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``...), read once per
+    client: scanning the environment on every call cost tens of µs per request."""
+    return urllib.request.getproxies_environment()
+
+
+def env_proxy(url: str, proxies: dict[str, str] | None = None) -> str:
+    """The proxy the standard variables (``proxies``, default: the environment now) give for ``url``
+    (``""``: none, or ``NO_PROXY`` excludes it)."""
+    if proxies is None:
+        proxies = env_proxies()
+    if not proxies:
+        return ""
     parts = urlsplit(url)
     proxy = proxies.get(parts.scheme) or proxies.get("all") or ""
     if not proxy:
