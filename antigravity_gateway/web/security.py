@@ -68,6 +68,7 @@ _LOG_EVERY = 60.0
 #: response start (``web/streaming.py``); a middleware that must see body chunks sets its own.
 BODY_SEND = "agw.body_send"
 _LOG_TABLE_MAX = 256
+_HOST_TABLE_MAX = 256
 
 
 def split_host(value: str) -> tuple[str, str]:
@@ -172,16 +173,23 @@ class SecurityMiddleware:
         self.settings = settings
         self.origins = OriginPolicy(settings)
         self._logged: dict[str, float] = {}
+        self._hosts: dict[bytes, bool] = {}
+        self._host_stamp: tuple[object, ...] = ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         scope[BODY_SEND] = send
-        headers = Headers(scope=scope)
+        host_raw = origin_raw = None
+        for name, value in scope["headers"]:  # the two headers the hot path needs, without a Headers
+            if name == b"host":
+                host_raw = host_raw or value
+            elif name == b"origin":
+                origin_raw = origin_raw or value
         path: str = scope["path"]
-        host = headers.get("host")
-        if host is not None and not host_allowed(host, self.settings):
+        if host_raw is not None and not self._host_ok(host_raw):
+            host = host_raw.decode("latin-1")
             self._note("host", host)
             await self._refuse(
                 scope,
@@ -193,6 +201,10 @@ class SecurityMiddleware:
                 ),
             )
             return
+        if origin_raw is None and not path.startswith(_ADMIN_PREFIXES):
+            await self.app(scope, receive, send)  # a tool calling a client API: the common case
+            return
+        headers = Headers(scope=scope)
         origin = headers.get("origin")
         admin = path.startswith(_ADMIN_PREFIXES) and path not in _OPEN_PATHS
         method: str = scope["method"]
@@ -234,6 +246,22 @@ class SecurityMiddleware:
         if listed:
             send = _with_cors_headers(send, origin)
         await self._admin_write(scope, receive, send, headers, admin, method)
+
+    def _host_ok(self, raw: bytes) -> bool:
+        """:func:`host_allowed`, remembered per ``Host`` value (a bounded table, emptied when the settings
+        it depends on are replaced): the same few names come on every request."""
+        settings = self.settings
+        stamp = (settings.host, settings.allow_lan, id(settings.allowed_hosts))
+        if stamp != self._host_stamp:
+            self._hosts.clear()
+            self._host_stamp = stamp
+        ok = self._hosts.get(raw)
+        if ok is None:
+            ok = host_allowed(raw.decode("latin-1"), settings)
+            if len(self._hosts) >= _HOST_TABLE_MAX:
+                self._hosts.clear()
+            self._hosts[raw] = ok
+        return ok
 
     @staticmethod
     def _plain_navigation(headers: Headers, method: str) -> bool:
