@@ -56,12 +56,21 @@ class Scheduler:
         self._next_prune = 0.0
         self.in_flight: dict[str, int] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._writes = 0  # store writes scheduled so far (see load)
 
     async def load(self) -> None:
-        """Read cooldowns and bindings from the store (at start, and when another process changed them)."""
-        await self.drain()
-        self.cooldowns = {(c.account_id, c.model): c for c in await self.pool.store.list_cooldowns()}
-        bindings = await self.pool.store.list_bindings()
+        """Read cooldowns and bindings from the store (at start, and when another process changed them).
+
+        A change made here while the store is being read (a cooldown cleared from the dashboard, a new
+        429) would be overwritten by the older rows: when one was scheduled meanwhile, read again."""
+        while True:
+            await self.drain()
+            writes = self._writes
+            cooldowns = await self.pool.store.list_cooldowns()
+            bindings = await self.pool.store.list_bindings()
+            if writes == self._writes:
+                break
+        self.cooldowns = {(c.account_id, c.model): c for c in cooldowns}
         keep = list(bindings)[-MAX_BINDINGS:]  # the most recently bound
         now = time.time()
         self.bindings = {key: bindings[key] for key in keep}
@@ -70,6 +79,7 @@ class Scheduler:
             self._next_prune = 0.0  # and from the store too, at the next binding
 
     def _persist(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._writes += 1
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

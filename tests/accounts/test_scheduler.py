@@ -7,11 +7,19 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from antigravity_gateway.accounts import scheduler as scheduler_module
+from antigravity_gateway.accounts.catalog import ModelCatalog
+from antigravity_gateway.accounts.pool import AccountPool
+from antigravity_gateway.accounts.scheduler import Scheduler
+from antigravity_gateway.settings import Settings
+from antigravity_gateway.store.base import Cooldown
+from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.upstream.client import UpstreamClient
 from tests.conftest import Gateway, GatewayFactory
 
 T = TypeVar("T")
@@ -91,3 +99,30 @@ def test_bindings_unused_for_too_long_are_dropped_in_memory(gateway: Gateway) ->
 
     on_loop(gateway, prune())
     assert scheduler.bindings == {}
+
+
+async def test_a_clear_during_a_load_is_not_undone(tmp_path: Path) -> None:
+    """The gateway reloads cooldowns when another process wrote the store; a cooldown cleared from the
+    dashboard while that read is under way must stay cleared (it came back in a CI run)."""
+    settings = Settings(home=tmp_path)
+    async with SQLiteStore(settings.db_path) as store, UpstreamClient(settings) as http:
+        pool = AccountPool(settings, store, http)
+        scheduler = Scheduler(pool, ModelCatalog(pool))
+        await store.save_cooldown(Cooldown("acct", "gemini-2.5-flash", time.time() + 3600, "quota_exhausted"))
+        original = store.list_cooldowns
+        cleared = asyncio.Event()
+
+        async def slow_list() -> list[Cooldown]:
+            rows = await original()  # the old rows are read ...
+            if not cleared.is_set():  # ... then, once, the dashboard clears before the load assigns them
+                scheduler.clear_cooldowns()
+                cleared.set()
+            return rows
+
+        store.list_cooldowns = slow_list  # type: ignore[method-assign]
+        await scheduler.load()
+        store.list_cooldowns = original  # type: ignore[method-assign]
+        assert cleared.is_set()
+        assert scheduler.cooldowns == {}
+        await scheduler.drain()
+        assert await store.list_cooldowns() == []
