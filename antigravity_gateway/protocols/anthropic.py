@@ -46,7 +46,7 @@ from typing import Any, Final
 import orjson
 
 from antigravity_gateway.core.limits import INT32_MAX
-from antigravity_gateway.errors import Forbidden, GatewayError, InvalidRequest, NoAccountAvailable
+from antigravity_gateway.errors import GatewayError, InvalidRequest, NoAccountAvailable, UpstreamError
 from antigravity_gateway.protocols.gemini import candidate_parts, first_candidate
 
 logger = logging.getLogger(__name__)
@@ -664,7 +664,7 @@ def error_parts(exc: GatewayError) -> tuple[int, str, str]:
     if (
         isinstance(exc, NoAccountAvailable)
         or status in (503, 529)
-        or (status == 403 and not isinstance(exc, Forbidden))
+        or (status == 403 and isinstance(exc, UpstreamError))  # Google refused the account, not the caller
     ):
         return 529, "overloaded_error", message
     return (

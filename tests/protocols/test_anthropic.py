@@ -10,6 +10,7 @@ from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import (
     AllAccountsCoolingDown,
     AuthenticationError,
+    Forbidden,
     GatewayError,
     InvalidRequest,
     NoAccountAvailable,
@@ -697,6 +698,7 @@ ERROR_CASES = [
         UpstreamError("verify your account", status=403), 529, "overloaded_error", id="upstream-403"
     ),
     pytest.param(UpstreamUnavailable("all endpoints down"), 529, "overloaded_error", id="unavailable"),
+    pytest.param(Forbidden("origin refused"), 403, "permission_error", id="gateway-403"),
     pytest.param(UpstreamError("not found", status=404), 404, "not_found_error", id="404"),
     pytest.param(GatewayError("boom"), 500, "api_error", id="500"),
 ]
