@@ -161,7 +161,9 @@ class AdminApi:
         view = account.public_dict()
         view["client"] = state.pool.oauth.profiles.name_of(account.oauth_client_id)
         # every process's (workers, other hosts), as last published
-        view["in_flight"] = scheduler.in_flight.get(account.id, 0) + scheduler.others_in_flight.get(account.id, 0)
+        view["in_flight"] = scheduler.in_flight.get(account.id, 0) + scheduler.others_in_flight.get(
+            account.id, 0
+        )
         view["cooldowns"] = [
             {"model": c.model, "until": c.until, "reason": c.reason, "message": c.message}
             for (account_id, _), c in sorted(scheduler.cooldowns.items())
