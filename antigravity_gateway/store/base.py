@@ -1,4 +1,5 @@
-"""What the gateway keeps: accounts, cooldowns, conversation bindings and model catalogs.
+"""What the gateway keeps: accounts, cooldowns, conversation bindings, model catalogs, user keys with
+their counters and usage, and the request log.
 
 Everything durable goes through the :class:`Store` protocol so that a shared backend (Redis,
 PostgreSQL) can replace SQLite without touching the scheduler. The scheduler keeps the hot state in
@@ -10,17 +11,19 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+from antigravity_gateway.keys.record import Admission, ApiKey, KeyUsage
 from antigravity_gateway.upstream.proxies import redact
 
 #: What :meth:`Store.changes` reports: the parts of the shared state another process (or this one) wrote.
 #: ``bindings`` means new or renewed bindings (read them with ``list_bindings(since=...)``);
-#: ``bindings_reset`` means some were removed (read them all again).
-StoreArea = Literal["accounts", "cooldowns", "bindings", "bindings_reset", "catalogs", "settings"]
+#: ``bindings_reset`` means some were removed (read them all again). ``keys``: a user key was added,
+#: changed or removed (not its counters or usage, which change with every request).
+StoreArea = Literal["accounts", "cooldowns", "bindings", "bindings_reset", "catalogs", "settings", "keys"]
 #: The account fields that carry tokens: writing one of them bumps ``token_version``.
 TOKEN_FIELDS = frozenset(
     {"refresh_token", "access_token", "access_token_expires_at", "access_token_lifetime"}
@@ -162,6 +165,8 @@ class RequestRecord:
     error: str = ""
     request_body: bytes | None = None
     response_body: bytes | None = None
+    #: The user key's name (``""``: the operator's key, or no key).
+    key_name: str = ""
     id: int | None = None
 
     def row(self) -> tuple[Any, ...]:
@@ -170,7 +175,7 @@ class RequestRecord:
             self.ts, self.protocol, self.path, self.model, self.upstream_model, self.account_id,
             self.account_email, self.status, self.duration_ms, self.ttfb_ms, self.input_tokens,
             self.output_tokens, self.cached_tokens, self.attempts, self.stream, self.error,
-            self.request_body, self.response_body,
+            self.request_body, self.response_body, self.key_name,
         )  # fmt: skip
 
     def public_dict(self, *, bodies: bool = False) -> dict[str, Any]:
@@ -192,6 +197,7 @@ class RequestRecord:
             "attempts": self.attempts,
             "stream": self.stream,
             "error": self.error,
+            "key_name": self.key_name,
         }
         if bodies:
             data["request_body"] = self.request_body.decode("utf-8", "replace") if self.request_body else None
@@ -205,7 +211,7 @@ class RequestRecord:
 REQUEST_COLUMNS = (
     "ts", "protocol", "path", "model", "upstream_model", "account_id", "account_email", "status",
     "duration_ms", "ttfb_ms", "input_tokens", "output_tokens", "cached_tokens", "attempts", "stream",
-    "error", "request_body", "response_body",
+    "error", "request_body", "response_body", "key_name",
 )  # fmt: skip
 
 
@@ -219,6 +225,7 @@ class RequestQuery:
     model: str = ""
     account: str = ""
     protocol: str = ""
+    key: str = ""
     errors_only: bool = False
     since: float | None = None
 
@@ -323,6 +330,72 @@ class Store(Protocol):
     async def save_shared_settings(self, values: Mapping[str, Any]) -> None:
         """Replace the shared live settings (reported as the ``settings`` area)."""
 
+    # -- user keys (keys/) -------------------------------------------------------------------------
+
+    async def list_keys(self) -> list[ApiKey]:
+        """Every user key, revoked ones included, the oldest first."""
+        ...
+
+    async def get_key(self, name: str) -> ApiKey | None: ...
+
+    async def create_key(self, key: ApiKey) -> None:
+        """Insert a new key (reported as the ``keys`` area). Raises ``ValueError`` when a key of that
+        name exists (a revoked one too: remove it first) or, never in practice, one with that hash."""
+
+    async def update_key(self, name: str, changes: Mapping[str, Any]) -> ApiKey | None:
+        """Write only ``changes`` (fields of :data:`~antigravity_gateway.keys.record.EDITABLE_FIELDS`)
+        and return the key as stored now; ``None`` when there is no such key. Reported as ``keys``."""
+
+    async def delete_key(self, name: str) -> bool:
+        """Remove the key with its counters and daily totals (the request log keeps its name). Whether
+        there was one."""
+
+    # -- user key counters: atomic, shared by every process and host ------------------------------
+
+    async def admit_key_request(
+        self,
+        name: str,
+        request_id: str,
+        *,
+        rpm: int,
+        concurrency: int,
+        tokens_per_day: int,
+        ttl: float,
+        now: float | None = None,
+    ) -> Admission:
+        """Decide, atomically across processes, whether the key may start one more request, and record
+        it when it may. Limits of ``0`` are not checked. In order:
+
+        - ``rpm``: requests admitted in the sliding window of the last 60 s (``now - 60 < t``);
+        - ``concurrency``: requests in flight, entries that were not released and whose expiry (``ttl``
+          seconds after admission, pushed on by :meth:`extend_key_requests`) has not passed: a process
+          that dies holds its slots for ``ttl`` at most;
+        - ``tokens_per_day``: input plus output tokens of the UTC day of ``now`` (from
+          :meth:`release_key_request`); refused once the total reached the limit, so the request that
+          crosses it is served in full.
+
+        A refusal records nothing but the day's ``refused`` count. ``now``: epoch seconds, ``None`` for
+        the store's own clock (one clock for every host sharing it)."""
+        ...
+
+    async def extend_key_requests(self, requests: Sequence[tuple[str, str]], ttl: float) -> None:
+        """Push the expiry of these ``(name, request_id)`` in-flight entries to ``ttl`` seconds from now
+        (the requests of a process still running: long streams). Released entries stay released."""
+
+    async def release_key_request(self, name: str, request_id: str, usage: KeyUsage | None = None) -> None:
+        """End the request's in-flight entry (it still counts in the rpm window) and add ``usage`` (the
+        request's counts, for ``usage.day``) to the key's daily totals and its ``last_used_at``, in one
+        atomic write. Releasing twice, or a request that was never admitted, changes no slot."""
+
+    async def key_usage(self, name: str | None = None, *, since_day: str = "") -> list[KeyUsage]:
+        """The daily totals (of one key, or every key) from the UTC day ``since_day`` (``YYYY-MM-DD``)
+        on, by day then name."""
+        ...
+
+    async def keys_in_flight(self) -> dict[str, int]:
+        """Requests in flight per key name, every process's (keys with none are left out)."""
+        ...
+
     # -- request log (per store: per host with Redis) ---------------------------------------------
 
     async def append_requests(self, records: list[RequestRecord]) -> None:
@@ -334,7 +407,8 @@ class Store(Protocol):
     async def get_request(self, request_id: int) -> RequestRecord | None: ...
 
     async def request_stats(self, *, since: float, bucket: str, group: str) -> list[dict[str, Any]]:
-        """Requests, errors and tokens per time bucket (``hour``/``day``) and group (``model``/``account``)."""
+        """Requests, errors, tokens and the last request's time (``last_ts``) per time bucket
+        (``hour``/``day``) and group (``model``/``account``/``key``; anything else: one group, ``""``)."""
 
     async def prune_requests(self, *, older_than: float, max_rows: int) -> int:
         """Drop records older than ``older_than`` and beyond the newest ``max_rows``; return how many."""

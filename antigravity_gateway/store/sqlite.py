@@ -16,7 +16,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import MISSING, astuple, fields
 from pathlib import Path
@@ -25,6 +25,16 @@ from typing import Any, TypeVar, get_args
 import orjson
 
 from antigravity_gateway.errors import SecretKeyError
+from antigravity_gateway.keys.record import (
+    EDITABLE_FIELDS,
+    RPM_WINDOW,
+    Admission,
+    ApiKey,
+    KeyUsage,
+    Limit,
+    next_utc_midnight,
+    utc_day,
+)
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import (
     REQUEST_COLUMNS,
@@ -41,6 +51,9 @@ from antigravity_gateway.store.crypto import PREFIX, TokenCipher, is_encrypted, 
 T = TypeVar("T")
 
 _ACCOUNT_COLUMNS = [f.name for f in fields(Account)]
+_KEY_COLUMNS = [f.name for f in fields(ApiKey)]
+_KEY_LISTS = ("models", "ips")  # tuples, stored as JSON arrays
+_USAGE_COLUMNS = [f.name for f in fields(KeyUsage)]
 _REQUEST_COLUMNS = list(REQUEST_COLUMNS)
 _TOKEN_COLUMNS = ("refresh_token", "access_token", "proxy_url")  # proxy_url: may hold a password
 _AREAS: tuple[StoreArea, ...] = get_args(StoreArea)
@@ -68,13 +81,31 @@ CREATE TABLE IF NOT EXISTS requests (
     ts REAL NOT NULL, protocol TEXT, path TEXT, model TEXT, upstream_model TEXT, account_id TEXT,
     account_email TEXT, status INTEGER, duration_ms REAL, ttfb_ms REAL, input_tokens INTEGER,
     output_tokens INTEGER, cached_tokens INTEGER, attempts INTEGER, stream INTEGER, error TEXT,
-    request_body BLOB, response_body BLOB
+    request_body BLOB, response_body BLOB, key_name TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS versions (area TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS in_flight (worker TEXT PRIMARY KEY, counts BLOB NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    name TEXT PRIMARY KEY, prefix TEXT NOT NULL, secret_hash TEXT NOT NULL UNIQUE,
+    models TEXT NOT NULL DEFAULT '[]', rpm INTEGER NOT NULL DEFAULT 0,
+    tokens_per_day INTEGER NOT NULL DEFAULT 0, concurrency INTEGER NOT NULL DEFAULT 0,
+    expires_at REAL NOT NULL DEFAULT 0, ips TEXT NOT NULL DEFAULT '[]', note TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0, last_used_at REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS key_requests (
+    name TEXT NOT NULL, request_id TEXT NOT NULL, started_at REAL NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (name, request_id)
+);
+CREATE INDEX IF NOT EXISTS key_requests_started ON key_requests(name, started_at);
+CREATE TABLE IF NOT EXISTS key_usage (
+    name TEXT NOT NULL, day TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0, refused INTEGER NOT NULL DEFAULT 0,
+    last_used_at REAL NOT NULL DEFAULT 0, PRIMARY KEY (name, day)
+);
 """
 
 
@@ -92,7 +123,7 @@ def _column_defaults() -> dict[str, dict[str, Any]]:
             accounts[f.name] = ""
     return {
         "accounts": accounts,
-        "requests": dict.fromkeys(_REQUEST_COLUMNS),
+        "requests": {**dict.fromkeys(_REQUEST_COLUMNS), "key_name": ""},
         "cooldowns": {"message": ""},
         "catalogs": {"summary": None},
     }
@@ -606,6 +637,200 @@ class SQLiteStore:
     async def save_shared_settings(self, values: Mapping[str, Any]) -> None:
         raise NotImplementedError("one AGW_HOME shares its config.toml; shared settings need Redis")
 
+    # -- user keys --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(row: tuple[Any, ...]) -> ApiKey:
+        values = dict(zip(_KEY_COLUMNS, row, strict=True))
+        for column in _KEY_LISTS:
+            values[column] = tuple(orjson.loads(values[column]))
+        return ApiKey(**values)
+
+    @staticmethod
+    def _key_value(column: str, value: Any) -> Any:
+        return orjson.dumps(list(value)).decode() if column in _KEY_LISTS else value
+
+    async def list_keys(self) -> list[ApiKey]:
+        rows = await self._run(
+            self._read(f"SELECT {', '.join(_KEY_COLUMNS)} FROM api_keys ORDER BY created_at, name")
+        )
+        return [self._key(row) for row in rows]
+
+    async def get_key(self, name: str) -> ApiKey | None:
+        rows = await self._run(
+            self._read(f"SELECT {', '.join(_KEY_COLUMNS)} FROM api_keys WHERE name=?", (name,))
+        )
+        return self._key(rows[0]) if rows else None
+
+    async def create_key(self, key: ApiKey) -> None:
+        values = tuple(self._key_value(c, getattr(key, c)) for c in _KEY_COLUMNS)
+        sql = f"INSERT INTO api_keys ({', '.join(_KEY_COLUMNS)}) VALUES ({', '.join('?' for _ in _KEY_COLUMNS)})"
+
+        def run() -> None:
+            with self._transaction() as conn:
+                conn.execute(sql, values)
+                self._bump(conn, "keys")
+
+        try:
+            await self._run(run)
+        except sqlite3.IntegrityError:
+            raise ValueError(f"a key named {key.name!r} already exists") from None
+
+    async def update_key(self, name: str, changes: Mapping[str, Any]) -> ApiKey | None:
+        unknown = set(changes) - EDITABLE_FIELDS
+        if unknown:
+            raise ValueError(f"not writable key fields: {', '.join(sorted(unknown))}")
+        values = tuple(self._key_value(c, v) for c, v in changes.items())
+        assignments = ", ".join(f"{c}=?" for c in changes) or "name=name"
+
+        def run() -> tuple[Any, ...] | None:
+            with self._transaction() as conn:
+                row = conn.execute(
+                    f"UPDATE api_keys SET {assignments} WHERE name=? RETURNING {', '.join(_KEY_COLUMNS)}",
+                    (*values, name),
+                ).fetchone()
+                if row is not None and changes:
+                    self._bump(conn, "keys")
+                return tuple(row) if row is not None else None
+
+        row = await self._run(run)
+        return self._key(row) if row is not None else None
+
+    async def delete_key(self, name: str) -> bool:
+        def run() -> bool:
+            with self._transaction() as conn:
+                found = conn.execute("DELETE FROM api_keys WHERE name=?", (name,)).rowcount > 0
+                conn.execute("DELETE FROM key_requests WHERE name=?", (name,))
+                conn.execute("DELETE FROM key_usage WHERE name=?", (name,))
+                self._bump(conn, "keys")
+                return found
+
+        return await self._run(run)
+
+    # -- user key counters ------------------------------------------------------------------------
+
+    async def admit_key_request(
+        self,
+        name: str,
+        request_id: str,
+        *,
+        rpm: int,
+        concurrency: int,
+        tokens_per_day: int,
+        ttl: float,
+        now: float | None = None,
+    ) -> Admission:
+        def run() -> Admission:
+            at = time.time() if now is None else now
+            start = at - RPM_WINDOW
+            day = utc_day(at)
+            # One BEGIN IMMEDIATE transaction: the write lock is taken before the counts are read, so no
+            # other process (or connection) decides between this read and this write.
+            with self._transaction(durable=False) as conn:
+                conn.execute(
+                    "DELETE FROM key_requests WHERE name=? AND started_at <= ? AND expires_at <= ?",
+                    (name, start, at),
+                )
+                window, oldest = conn.execute(
+                    "SELECT COUNT(*), MIN(started_at) FROM key_requests WHERE name=? AND started_at > ?",
+                    (name, start),
+                ).fetchone()
+                (in_flight,) = conn.execute(
+                    "SELECT COUNT(*) FROM key_requests WHERE name=? AND expires_at > ?", (name, at)
+                ).fetchone()
+                row = conn.execute(
+                    "SELECT input_tokens + output_tokens FROM key_usage WHERE name=? AND day=?", (name, day)
+                ).fetchone()
+                tokens = int(row[0]) if row else 0
+                limit: Limit = ""
+                retry = 0.0
+                if rpm and window >= rpm:
+                    limit = "rpm"
+                    (leaves,) = conn.execute(
+                        "SELECT started_at FROM key_requests WHERE name=? AND started_at > ? "
+                        "ORDER BY started_at LIMIT 1 OFFSET ?",
+                        (name, start, window - rpm),
+                    ).fetchone()
+                    retry = leaves + RPM_WINDOW - at
+                elif concurrency and in_flight >= concurrency:
+                    limit, retry = "concurrency", 1.0
+                elif tokens_per_day and tokens >= tokens_per_day:
+                    limit, retry = "tokens_per_day", next_utc_midnight(at) - at
+                if limit:
+                    conn.execute(
+                        "INSERT INTO key_usage (name, day, refused) VALUES (?, ?, 1) "
+                        "ON CONFLICT(name, day) DO UPDATE SET refused = refused + 1",
+                        (name, day),
+                    )
+                    reset = oldest + RPM_WINDOW - at if oldest is not None else 0.0
+                    return Admission(limit, max(retry, 0.0), window, max(reset, 0.0), in_flight, tokens)
+                conn.execute(
+                    "INSERT OR REPLACE INTO key_requests (name, request_id, started_at, expires_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (name, request_id, at, at + ttl),
+                )
+                reset = (oldest if oldest is not None else at) + RPM_WINDOW - at
+                return Admission("", 0.0, window + 1, max(reset, 0.0), in_flight + 1, tokens)
+
+        return await self._run(run)
+
+    async def extend_key_requests(self, requests: Sequence[tuple[str, str]], ttl: float) -> None:
+        if not requests:
+            return
+
+        def run() -> None:
+            until = time.time() + ttl
+            with self._transaction(durable=False) as conn:
+                conn.executemany(
+                    "UPDATE key_requests SET expires_at=? WHERE name=? AND request_id=? AND expires_at > 0",
+                    [(until, name, request_id) for name, request_id in requests],
+                )
+
+        await self._run(run)
+
+    async def release_key_request(self, name: str, request_id: str, usage: KeyUsage | None = None) -> None:
+        def run() -> None:
+            with self._transaction(durable=False) as conn:
+                conn.execute(
+                    "UPDATE key_requests SET expires_at=0 WHERE name=? AND request_id=?", (name, request_id)
+                )
+                if usage is None:
+                    return
+                conn.execute(
+                    f"INSERT INTO key_usage ({', '.join(_USAGE_COLUMNS)}) VALUES "
+                    f"({', '.join('?' for _ in _USAGE_COLUMNS)}) ON CONFLICT(name, day) DO UPDATE SET "
+                    "requests = requests + excluded.requests, "
+                    "input_tokens = input_tokens + excluded.input_tokens, "
+                    "output_tokens = output_tokens + excluded.output_tokens, "
+                    "errors = errors + excluded.errors, refused = refused + excluded.refused, "
+                    "last_used_at = MAX(last_used_at, excluded.last_used_at)",
+                    astuple(usage),
+                )
+                # Not a change of the key (no ``keys`` area): every request would reload every process.
+                conn.execute(
+                    "UPDATE api_keys SET last_used_at = MAX(last_used_at, ?) WHERE name=?",
+                    (usage.last_used_at, name),
+                )
+
+        await self._run(run)
+
+    async def key_usage(self, name: str | None = None, *, since_day: str = "") -> list[KeyUsage]:
+        sql = f"SELECT {', '.join(_USAGE_COLUMNS)} FROM key_usage WHERE day >= ?"
+        params: tuple[Any, ...] = (since_day,)
+        if name is not None:
+            sql += " AND name = ?"
+            params += (name,)
+        rows = await self._run(self._read(sql + " ORDER BY day, name", params))
+        return [KeyUsage(*row) for row in rows]
+
+    async def keys_in_flight(self) -> dict[str, int]:
+        rows = await self._run(
+            self._read(
+                "SELECT name, COUNT(*) FROM key_requests WHERE expires_at > ? GROUP BY name", (time.time(),)
+            )
+        )
+        return {name: int(count) for name, count in rows}
+
     # -- request log ------------------------------------------------------------------------------
 
     async def append_requests(self, records: list[RequestRecord]) -> None:
@@ -641,6 +866,9 @@ class SQLiteStore:
         if query.protocol:
             where.append("protocol = ?")
             params.append(query.protocol)
+        if query.key:
+            where.append("key_name = ?")
+            params.append(query.key)
         if query.errors_only:
             where.append("status >= 400")
         if query.since is not None:
@@ -661,13 +889,15 @@ class SQLiteStore:
 
     async def request_stats(self, *, since: float, bucket: str, group: str) -> list[dict[str, Any]]:
         width = 3600 if bucket == "hour" else 86400
-        key = {"model": "COALESCE(NULLIF(upstream_model, ''), model)", "account": "account_email"}.get(
-            group, "''"
-        )
+        key = {
+            "model": "COALESCE(NULLIF(upstream_model, ''), model)",
+            "account": "account_email",
+            "key": "key_name",
+        }.get(group, "''")
         sql = (
             f"SELECT CAST(ts / {width} AS INTEGER) * {width} AS bucket, {key} AS key, COUNT(*), "
-            "SUM(status >= 400), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), AVG(duration_ms) "
-            "FROM requests WHERE ts >= ? GROUP BY bucket, key ORDER BY bucket, key"
+            "SUM(status >= 400), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), AVG(duration_ms), "
+            "MAX(ts) FROM requests WHERE ts >= ? GROUP BY bucket, key ORDER BY bucket, key"
         )
         rows = await self._run(self._read(sql, (since,)))
         names = [
@@ -679,6 +909,7 @@ class SQLiteStore:
             "output_tokens",
             "cached_tokens",
             "avg_ms",
+            "last_ts",
         ]
         return [dict(zip(names, row, strict=True)) for row in rows]
 

@@ -104,7 +104,7 @@ async def test_requests_in_flight_are_summed_over_the_other_live_processes(open_
 async def test_changes_report_the_areas_written_by_any_process(open_store: StoreOpener) -> None:
     async with open_store() as one, open_store() as two:
         assert await one.changes() == {
-            "accounts", "cooldowns", "bindings", "bindings_reset", "catalogs", "settings"
+            "accounts", "cooldowns", "bindings", "bindings_reset", "catalogs", "settings", "keys"
         }  # fmt: skip
         assert await one.changes() == set()
         account = _account()
