@@ -28,6 +28,8 @@ from antigravity_gateway.config_file import reload_live
 from antigravity_gateway.core.pipeline import Pipeline
 from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import GatewayError, NotFound
+from antigravity_gateway.keys.enforce import EXTEND_EVERY, Enforcer
+from antigravity_gateway.keys.table import KeyTable
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.request_log import RequestLogger, current_record
 from antigravity_gateway.store.sqlite import store_for
@@ -149,6 +151,8 @@ def build_app(settings: Settings) -> Starlette:
             await catalog.load()
             scheduler = Scheduler(pool, catalog)
             await scheduler.load()
+            await keys.load(store)
+            enforcer.open(store)
             app.state.settings = settings
             app.state.pool = pool
             app.state.catalog = catalog
@@ -160,8 +164,9 @@ def build_app(settings: Settings) -> Starlette:
             app.state.ensure_catalog = _catalog_waiter(pool, catalog)
             tasks = [
                 asyncio.create_task(
-                    _every(SYNC_INTERVAL, _syncer(settings, pool, catalog, scheduler)), name="agw-sync"
+                    _every(SYNC_INTERVAL, _syncer(settings, pool, catalog, scheduler, keys)), name="agw-sync"
                 ),
+                asyncio.create_task(_every(EXTEND_EVERY, enforcer.extend), name="agw-key-requests"),
                 asyncio.create_task(
                     _every(
                         settings.models_refresh_interval,
@@ -193,13 +198,17 @@ def build_app(settings: Settings) -> Starlette:
 
     admin = AdminApi()
     key_throttle = Throttle()
+    keys = KeyTable()  # the user keys, loaded in the lifespan
+    enforcer = Enforcer()
     app = Starlette(
         routes=build_routes(admin),
         middleware=[
             # The browser policy first: a request it refuses costs nothing further and is not logged.
-            Middleware(SecurityMiddleware, settings=settings),
+            Middleware(SecurityMiddleware, settings=settings, keys=keys),
             Middleware(RequestLogMiddleware),
-            Middleware(AuthMiddleware, settings=settings, throttle=key_throttle),
+            Middleware(
+                AuthMiddleware, settings=settings, throttle=key_throttle, keys=keys, enforcer=enforcer
+            ),
         ],
         exception_handlers={
             GatewayError: _gateway_error,
@@ -210,14 +219,16 @@ def build_app(settings: Settings) -> Starlette:
     )
     app.state.admin = admin  # its login throttle and sessions
     app.state.key_throttle = key_throttle
+    app.state.keys = keys
+    app.state.enforcer = enforcer
     return app
 
 
 def _syncer(
-    settings: Settings, pool: AccountPool, catalog: ModelCatalog, scheduler: Scheduler
+    settings: Settings, pool: AccountPool, catalog: ModelCatalog, scheduler: Scheduler, keys: KeyTable
 ) -> Callable[[], Awaitable[None]]:
     """Pick up what other processes changed: the store (accounts, model catalogs and quotas,
-    cooldowns, bindings, requests in flight) and the live settings in config.toml."""
+    cooldowns, bindings, requests in flight, user keys) and the live settings in config.toml."""
     path = settings.home / "config.toml"
     seen = [path.stat().st_mtime_ns if path.exists() else 0]
 
@@ -229,6 +240,8 @@ def _syncer(
             await catalog.load()
         if areas & {"cooldowns", "bindings", "bindings_reset"}:
             await scheduler.load(areas)
+        if "keys" in areas:
+            await keys.load(pool.store)
         await scheduler.share_in_flight()
         mtime = path.stat().st_mtime_ns if path.exists() else 0
         if mtime != seen[0]:

@@ -98,6 +98,8 @@ LIVE_KEYS = frozenset(
         "debug_capture",
         "max_attempts",
         "retry_max_wait",
+        "ip_allow",
+        "ip_deny",
     }
 )
 

@@ -51,6 +51,7 @@ from antigravity_gateway.store.base import Account
 from antigravity_gateway.upstream import envelope
 from antigravity_gateway.upstream.client import UpstreamClient, UpstreamHTTPError
 from antigravity_gateway.upstream.proxies import check_proxy, health_target, redact
+from antigravity_gateway.web.auth import auth_mode
 from antigravity_gateway.web.security import posture_warnings
 
 logger = logging.getLogger(__name__)
@@ -262,27 +263,32 @@ def _json_or_none(data: bytes) -> Any:
         return None
 
 
-def posture_check(settings: Settings) -> Check:
-    """Who can reach the gateway, and whether clients and the dashboard need a key or a password."""
-    mode = settings.effective_auth_mode
+def posture_check(settings: Settings, user_keys: int = 0) -> Check:
+    """Who can reach the gateway, and whether clients and the dashboard need a key or a password
+    (``user_keys``: how many user keys are not revoked)."""
+    mode = auth_mode(settings, bool(user_keys))
     where = (
         "reachable from the network" if settings.exposed else f"on {settings.bind_host} (this machine only)"
     )
     keys = "clients need the API key" if mode != "off" else "no client key needed"
+    if user_keys:
+        keys += f" or one of {user_keys} user key{'s' if user_keys != 1 else ''}"
     if mode == "all_except_health":
         keys += " (but /healthz)"
     dashboard = "admin password set" if settings.admin_password else "no admin password"
     detail = f"{where}; auth mode {mode}: {keys}; {dashboard}"
-    warnings = posture_warnings(settings)
+    warnings = posture_warnings(settings, user_keys)
     if not warnings:
         return Check("auth", "ok", detail)
-    refused = mode != "off" and not settings.api_key
+    refused = mode != "off" and not settings.api_key and not user_keys
     fix = (
         'set a client key: `agw config set api_key "$(openssl rand -hex 24)"` (or AGW_API_KEY)'
         if refused
         else "set an admin password: `agw config set admin_password ...` (or AGW_ADMIN_PASSWORD)"
         if settings.exposed and not settings.admin_password
         else "remove auth_mode = off (`agw config unset auth_mode`): it is ignored on an exposed gateway"
+        if settings.exposed
+        else "remove auth_mode = off (`agw config unset auth_mode`): user keys are not checked while it is on"
     )
     return Check("auth", "fail" if refused else "warn", f"{detail}: {'; '.join(warnings)}", fix)
 
@@ -601,7 +607,8 @@ async def diagnose(
     if store_problem is not None:
         checks.append(store_problem)
     checks.append(await port_check(settings, port))
-    checks.append(posture_check(settings))
+    user_keys = sum(1 for k in await pool.store.list_keys() if not k.revoked_at) if pool is not None else 0
+    checks.append(posture_check(settings, user_keys))
     oauth = pool.oauth if pool is not None else OAuth(settings, http)
     accounts = list(pool.accounts.values()) if pool is not None else []
     checks += await asyncio.gather(

@@ -2,16 +2,20 @@
 
 ::
 
-    GatewayError                      status, message, google-style status name, retry_after
+    GatewayError                      status, message, google-style status name, retry_after, headers
     ├── ClientRequestError            4xx caused by the client's request
     │   ├── InvalidRequest            400 malformed JSON, missing or wrong fields
     │   ├── NotFound                  404 unknown route, model or method
     │   ├── PayloadTooLarge           413 body over ``max_body_bytes``
     │   ├── UnsupportedMediaType      415 an admin write without a JSON body type
     │   └── ClientDisconnected        499 the client hung up before the answer (only logged)
-    ├── AuthenticationError           401 missing or wrong gateway key (never the upstream's 401)
-    ├── Forbidden                     403 refused by the browser policy (Host, Origin) or the LAN posture
-    ├── TooManyRequests               429 an address that failed too often waits (retry_after)
+    ├── AuthenticationError           401 missing or wrong gateway key, a revoked or expired user key
+    │                                 (never the upstream's 401)
+    ├── Forbidden                     403 refused by the browser policy (Host, Origin), the LAN posture,
+    │                                 ip_allow/ip_deny, or a user key's models or addresses
+    ├── TooManyRequests               429 an address that failed too often waits, or a user key is over
+    │                                 its rpm, concurrency or tokens per day (retry_after; x-ratelimit-*
+    │                                 headers)
     ├── GatewayTimeout                504 request_timeout / attempt_timeout / a stalled upstream stream
     ├── Overloaded                    503 too many large bodies at once (retry_after set)
     ├── UpstreamError                 the upstream answered with an error that is passed on
@@ -76,6 +80,7 @@ class GatewayError(Exception):
         retry_after: float | None = None,
         details: list[Any] | None = None,
         param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -85,6 +90,8 @@ class GatewayError(Exception):
         self.retry_after = retry_after
         self.details = details or []
         self.param = param
+        #: Extra response headers (a user key's ``x-ratelimit-*``), in every API's rendering.
+        self.headers = headers or {}
 
 
 class ClientRequestError(GatewayError):

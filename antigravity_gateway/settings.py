@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ip_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ip_deny: Annotated[list[str], NoDecode] = Field(default_factory=list)
     request_log_days: float = Field(default=30.0, gt=0)
     request_log_max_rows: int = Field(default=200_000, ge=100)
     debug_capture: bool = False
@@ -176,7 +178,7 @@ class Settings(BaseSettings):
                     )
         return value
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "ip_allow", "ip_deny", mode="before")
     @classmethod
     def _proxies(cls, value: Any) -> Any:
         value = _split_csv(value)

@@ -47,9 +47,11 @@ def _settings(**overrides: Any) -> Settings:
         raise AssertionError("unreachable") from None
 
 
-async def _usable_accounts(settings: Settings) -> int:
+async def _usable_accounts(settings: Settings) -> tuple[int, int]:
+    """Usable accounts, and user keys that are not revoked."""
     async with SQLiteStore(settings.db_path) as store:
-        return sum(1 for a in await store.list_accounts() if a.usable)
+        accounts = sum(1 for a in await store.list_accounts() if a.usable)
+        return accounts, sum(1 for k in await store.list_keys() if not k.revoked_at)
 
 
 @main.command()
@@ -57,16 +59,19 @@ async def _usable_accounts(settings: Settings) -> int:
 @click.option("--port", default=None, type=int, help="Port (default 8045; AGW_PORT).")
 def serve(host: str | None, port: int | None) -> None:
     """Run the gateway."""
-    from antigravity_gateway.web.security import posture_warnings
+    from antigravity_gateway.web.security import posture_notes, posture_warnings
 
     settings = _settings(host=host, port=port)
     if problem := port_problem(settings.bind_host, settings.port):
         fail(problem)
     base = f"http://{settings.host if not settings.allow_lan else settings.bind_host}:{settings.port}"
     click.echo(f"Antigravity Gateway {__version__} on {base} (home {settings.home}); dashboard: {base}/ui")
-    for warning in posture_warnings(settings):
+    accounts, user_keys = run_async(_usable_accounts(settings))
+    for note in posture_notes(settings, user_keys):
+        click.echo(note)
+    for warning in posture_warnings(settings, user_keys):
         click.echo(f"warning: {warning}")
-    if run_async(_usable_accounts(settings)) == 0:
+    if accounts == 0:
         click.echo(
             "warning: no usable account yet: every request will fail until you add one with "
             "`agw accounts login`, `agw accounts add --refresh-token 1//...` or the dashboard "

@@ -50,6 +50,7 @@ from antigravity_gateway.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
+from antigravity_gateway.keys.enforce import current_grant
 from antigravity_gateway.protocols.sse import SSEDecoder
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Account, RequestRecord
@@ -211,6 +212,8 @@ class Pipeline:
     async def generate(self, call: Call) -> tuple[dict[str, Any], Served]:
         check_request(call.request)
         served = Served.begin(call.model, self.resolve(call.model), stream=False)
+        if (grant := current_grant.get()) is not None:  # a user key: its model rule and admission (403, 429)
+            await grant.admit(served.requested_model, served.upstream_model)
         session_key = call.session_key or conversation_key(call.request)
 
         async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
@@ -228,6 +231,8 @@ class Pipeline:
         """Open a stream; returns once the first upstream event is in hand (so failures before it rotate)."""
         check_request(call.request)
         served = Served.begin(call.model, self.resolve(call.model), stream=True)
+        if (grant := current_grant.get()) is not None:  # a user key: its model rule and admission (403, 429)
+            await grant.admit(served.requested_model, served.upstream_model)
         session_key = call.session_key or conversation_key(call.request)
 
         async def attempt(account: Account, token: str, project: str) -> EventStream:
@@ -256,6 +261,8 @@ class Pipeline:
     async def count_tokens(self, model: str, request: dict[str, Any]) -> tuple[dict[str, Any], Served]:
         check_request(request)
         served = Served.begin(model, self.resolve(model), stream=False)
+        if (grant := current_grant.get()) is not None:  # a user key: its model rule and admission (403, 429)
+            await grant.admit(served.requested_model, served.upstream_model)
 
         async def attempt(account: Account, token: str, project: str) -> dict[str, Any]:
             body = envelope.wrap_count_tokens(request, model=served.upstream_model)

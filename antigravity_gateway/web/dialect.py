@@ -39,8 +39,9 @@ def dialect_for(path: str, headers: Mapping[str, str]) -> Dialect:
 
 
 def error_response(exc: GatewayError, dialect: Dialect) -> Response:
-    """The error as the client's own API would send it, with ``Retry-After`` when known."""
-    headers: dict[str, str] = {}
+    """The error as the client's own API would send it, with ``Retry-After`` when known and the error's
+    own headers."""
+    headers: dict[str, str] = dict(exc.headers)
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     status = exc.status

@@ -20,6 +20,7 @@ from antigravity_gateway.core.limits import MAX_MODEL_NAME
 from antigravity_gateway.core.models_map import strip_model_prefix
 from antigravity_gateway.core.pipeline import Call, EventStream, Pipeline, Served
 from antigravity_gateway.errors import GatewayError, InvalidRequest, NotFound
+from antigravity_gateway.keys.enforce import check_listed_model, visible_models
 from antigravity_gateway.protocols import gemini, protojson
 from antigravity_gateway.protocols.sse import encode_data
 from antigravity_gateway.store.request_log import current_record
@@ -53,7 +54,8 @@ def served_headers(served: Served) -> dict[str, str]:
 async def list_models(request: Request) -> Response:
     pipeline = _pipeline(request)
     await request.app.state.ensure_catalog()
-    entries = [gemini.model_entry(m, pipeline.model_spec(m) or {}) for m in pipeline.model_ids()]
+    ids = visible_models(pipeline.model_ids(), pipeline.resolve)  # a user key sees its own models
+    entries = [gemini.model_entry(m, pipeline.model_spec(m) or {}) for m in ids]
     page = gemini.model_list_page(
         entries,
         page_size=request.query_params.get("pageSize") or request.query_params.get("page_size"),
@@ -67,6 +69,8 @@ async def get_model(request: Request) -> Response:
     await request.app.state.ensure_catalog()
     model_id = strip_model_prefix(request.path_params["rest"])
     spec = pipeline.model_spec(model_id)
+    if spec is not None:
+        check_listed_model(model_id, pipeline.resolve)
     if spec is None:
         raise NotFound(f"models/{model_id} is not found for API version {request.url.path.split('/')[1]}")
     return Response(orjson.dumps(gemini.model_entry(model_id, spec)), media_type="application/json")

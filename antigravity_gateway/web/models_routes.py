@@ -18,6 +18,7 @@ from starlette.routing import Route
 from antigravity_gateway.core.models_map import strip_model_prefix
 from antigravity_gateway.core.pipeline import Pipeline
 from antigravity_gateway.errors import InvalidRequest, NotFound
+from antigravity_gateway.keys.enforce import check_listed_model, visible_models
 from antigravity_gateway.protocols.openai import OpenAIError
 from antigravity_gateway.web import gemini_routes
 from antigravity_gateway.web.dialect import dialect_for
@@ -66,7 +67,7 @@ async def list_models(request: Request) -> Response:
         return await gemini_routes.list_models(request)
     pipeline: Pipeline = request.app.state.pipeline
     await request.app.state.ensure_catalog()
-    ids = pipeline.model_ids()
+    ids = visible_models(pipeline.model_ids(), pipeline.resolve)  # a user key sees its own models
     if dialect == "anthropic":
         page, has_more = anthropic_page(ids, request.query_params)
         body: dict[str, Any] = {
@@ -88,6 +89,8 @@ async def get_model(request: Request) -> Response:
     await request.app.state.ensure_catalog()
     model_id = strip_model_prefix(request.path_params["rest"])
     spec = pipeline.model_spec(model_id)
+    if spec is not None:
+        check_listed_model(model_id, pipeline.resolve)
     if spec is None:
         if dialect == "openai":
             raise OpenAIError(

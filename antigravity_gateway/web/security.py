@@ -13,10 +13,15 @@ page are refused here, before any work is done (see docs/security.md):
 
 CORS preflights are answered for allowed origins only. State-changing admin requests must carry a JSON
 body type, which a cross-site page cannot send without a preflight.
+
+Before all of this, ``ip_deny`` and ``ip_allow`` (CIDR lists) refuse requests by client address (read
+through ``trusted_proxies``), on every route: a denied address is refused, and when ``ip_allow`` is set
+an address outside it too.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 
@@ -24,10 +29,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from antigravity_gateway.errors import Forbidden, GatewayError, UnsupportedMediaType
+from antigravity_gateway.keys.table import IPNetwork, KeyTable
 from antigravity_gateway.settings import Settings, is_loopback_name
-from antigravity_gateway.web.auth import key_required
+from antigravity_gateway.web.auth import auth_mode, key_required
 from antigravity_gateway.web.dialect import dialect_for, error_response
-from antigravity_gateway.web.peer import from_trusted_proxy
+from antigravity_gateway.web.peer import client_ip, from_trusted_proxy
 
 logger = logging.getLogger(__name__)
 
@@ -109,12 +115,14 @@ def _normalised(origin: str) -> tuple[str, str, str] | None:
     return scheme, name, port or _DEFAULT_PORTS[scheme]
 
 
-def posture_warnings(settings: Settings) -> list[str]:
-    """What ``agw serve`` should tell the operator about how exposed the gateway is."""
+def posture_warnings(settings: Settings, user_keys: int = 0) -> list[str]:
+    """What ``agw serve`` should tell the operator about how exposed the gateway is (``user_keys``: how
+    many user keys are not revoked)."""
     warnings = []
+    keys = f"{user_keys} user key{'s' if user_keys != 1 else ''}"
     if settings.exposed:
         where = "LAN access is on" if settings.allow_lan else f"it listens on {settings.bind_host}"
-        if not settings.api_key:
+        if not settings.api_key and not user_keys:
             warnings.append(
                 f"{where} and AGW_API_KEY is empty: every client request will be refused until you set one"
             )
@@ -125,9 +133,29 @@ def posture_warnings(settings: Settings) -> list[str]:
                 f"{where} and no admin password is set: the dashboard and admin API stay closed; set "
                 "AGW_ADMIN_PASSWORD (or `agw config set admin_password ...`) to open them"
             )
-    elif settings.effective_auth_mode != "off" and not settings.api_key:
+    elif user_keys and settings.auth_mode == "off":
+        warnings.append(
+            f"auth_mode = off: the {keys} are not checked: any client on this machine uses the pool "
+            "without their limits (set auth_mode = auto)"
+        )
+    elif auth_mode(settings, bool(user_keys)) != "off" and not settings.api_key and not user_keys:
         warnings.append("authentication is on but AGW_API_KEY is empty: every request will be refused")
     return warnings
+
+
+def posture_notes(settings: Settings, user_keys: int = 0) -> list[str]:
+    """What ``agw serve`` says about authentication besides warnings (``user_keys``: how many user keys
+    are not revoked)."""
+    notes = []
+    if user_keys and settings.auth_mode == "auto" and not settings.exposed:
+        plural = "s" if user_keys != 1 else ""
+        notes.append(
+            f"{user_keys} user key{plural}: the client APIs require a key (a user key or AGW_API_KEY), "
+            f"also on {settings.bind_host}"
+        )
+    if settings.ip_allow or settings.ip_deny:
+        notes.append("requests are filtered by client address (ip_allow / ip_deny), on every route")
+    return notes
 
 
 class OriginPolicy:
@@ -168,19 +196,33 @@ class SecurityMiddleware:
     Settings are read on every request, so a change made in the dashboard or config.toml applies at once.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, keys: KeyTable | None = None) -> None:
         self.app = app
         self.settings = settings
+        self.keys = keys if keys is not None else KeyTable()
         self.origins = OriginPolicy(settings)
         self._logged: dict[str, float] = {}
         self._hosts: dict[bytes, bool] = {}
         self._host_stamp: tuple[object, ...] = ()
+        self._ip_lists: tuple[tuple[IPNetwork, ...], tuple[IPNetwork, ...]] = ((), ())
+        self._ip_stamp: tuple[object, ...] = ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         scope[BODY_SEND] = send
+        settings = self.settings
+        if (settings.ip_allow or settings.ip_deny) and not self._address_ok(scope):
+            address = client_ip(scope, settings)
+            self._note("address", address)
+            await self._refuse(
+                scope,
+                receive,
+                send,
+                Forbidden(f"requests from the address {address} are not allowed (ip_allow / ip_deny)"),
+            )
+            return
         host_raw = origin_raw = None
         for name, value in scope["headers"]:  # the two headers the hot path needs, without a Headers
             if name == b"host":
@@ -226,7 +268,7 @@ class SecurityMiddleware:
         preflight = method == "OPTIONS" and "access-control-request-method" in headers
         if not (own or listed):
             # A foreign origin: its preflights are refused; its requests are refused where they need no key.
-            if preflight or admin or not key_required(self.settings, path):
+            if preflight or admin or not key_required(self.settings, path, self.keys.active):
                 self._note("origin", origin)
                 await self._refuse(
                     scope,
@@ -262,6 +304,25 @@ class SecurityMiddleware:
                 self._hosts.clear()
             self._hosts[raw] = ok
         return ok
+
+    def _address_ok(self, scope: Scope) -> bool:
+        """``ip_deny`` refuses, then a non-empty ``ip_allow`` must contain the client's address."""
+        settings = self.settings
+        stamp = (settings.ip_allow, settings.ip_deny)  # compared by value: a few short strings
+        if stamp != self._ip_stamp:
+            self._ip_lists = (
+                tuple(ipaddress.ip_network(n, strict=False) for n in settings.ip_allow),
+                tuple(ipaddress.ip_network(n, strict=False) for n in settings.ip_deny),
+            )
+            self._ip_stamp = (list(settings.ip_allow), list(settings.ip_deny))
+        allow, deny = self._ip_lists
+        try:
+            ip = ipaddress.ip_address(client_ip(scope, settings))
+        except ValueError:
+            return not allow
+        if any(ip in network for network in deny):
+            return False
+        return not allow or any(ip in network for network in allow)
 
     @staticmethod
     def _plain_navigation(headers: Headers, method: str) -> bool:
