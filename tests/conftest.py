@@ -12,6 +12,7 @@ import asyncio
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,3 +238,18 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     if _tool_missing_in_ci(report):
         report.outcome = "failed"
     return report
+
+
+def add_key(gateway: Gateway, name: str, **options: Any) -> str:
+    """Make a user key through the admin API (open on loopback without a password); its secret."""
+    answer = gateway.http().post("/api/keys", json={"name": name, **options})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["secret"])
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it is true (readiness, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)

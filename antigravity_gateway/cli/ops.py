@@ -45,9 +45,10 @@ def _line(r: RequestRecord) -> str:
         f" cached {r.cached_tokens}" if r.cached_tokens else ""
     )
     error = f"  {clean(r.error)}" if r.error else ""
+    key = f" key {clean(r.key_name)}" if r.key_name else ""
     return (
         f"{stamp} {r.status:>3} {clean(r.protocol):<9} {model:<40} {clean(r.account_email or '-'):<28} "
-        f"{r.duration_ms:7.0f}ms{ttfb}{tokens}{' stream' if r.stream else ''}{error}"
+        f"{r.duration_ms:7.0f}ms{ttfb}{tokens}{' stream' if r.stream else ''}{key}{error}"
     )
 
 
@@ -95,10 +96,13 @@ def logs_tail(lines: int, follow: bool, errors: bool, as_json: bool) -> None:
 @main.command()
 @click.option("--period", type=click.Choice(["hour", "day"]), default="hour", show_default=True)
 @click.option("--hours", default=24.0, show_default=True, help="How far back.")
-@click.option("--by", "group", type=click.Choice(["model", "account"]), default="model", show_default=True)
+@click.option(
+    "--by", "group", type=click.Choice(["model", "account", "key"]), default="model", show_default=True
+)
 @click.option("--json", "as_json", is_flag=True)
 def stats(period: str, hours: float, group: str, as_json: bool) -> None:
-    """Requests, errors and tokens per model or account, per hour or day."""
+    """Requests, errors and tokens per model, account or user key, per hour or day (with --by key, "-"
+    is the operator's key or no key)."""
     settings = load_settings()
     if not has_data(settings, as_json=as_json):
         return
@@ -119,6 +123,7 @@ def stats(period: str, hours: float, group: str, as_json: bool) -> None:
         Column(period.upper()),
         Column(group.upper(), wrap=True),
         *(Column(name, ">") for name in ("REQ", "ERR", "IN", "OUT", "CACHED")),
+        Column("LAST"),
     ]
     cells = [
         [
@@ -129,6 +134,7 @@ def stats(period: str, hours: float, group: str, as_json: bool) -> None:
             row["input_tokens"] or 0,
             row["output_tokens"] or 0,
             row["cached_tokens"] or 0,
+            time.strftime("%H:%M:%S", time.localtime(row["last_ts"])) if row.get("last_ts") else "-",
         ]
         for row in rows
     ]

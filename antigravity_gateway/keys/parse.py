@@ -73,6 +73,20 @@ def expiry(value: str, *, now: float | None = None) -> float:
     return moment.timestamp()
 
 
+def since(value: str, *, now: float | None = None) -> float:
+    """Epoch seconds of a starting point: a duration back from now (``7d``) or an ISO date (its start,
+    UTC)."""
+    text = value.strip()
+    now = time.time() if now is None else now
+    if _DURATION.match(text.lower()):
+        return now - duration(text)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a duration (7d, 24h) or a date (2026-01-31)") from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
 def _items(value: str | Iterable[str]) -> list[str]:
     raw = value.split(",") if isinstance(value, str) else [str(v) for v in value]
     return [item.strip() for item in raw if item.strip()]
@@ -95,8 +109,11 @@ def model_patterns(value: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def networks(value: str | Iterable[str]) -> tuple[str, ...]:
-    """CIDR networks (or single addresses), IPv4 or IPv6, written in their normal form."""
+    """CIDR networks (or single addresses), IPv4 or IPv6, written in their normal form; ``()`` (any
+    address) for an empty list, ``any`` or ``*``."""
     items = _items(value)
+    if items in (["any"], ["*"]):
+        return ()
     if len(items) > MAX_NETWORKS:
         raise ValueError(f"at most {MAX_NETWORKS} networks")
     out = []

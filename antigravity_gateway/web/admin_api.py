@@ -36,8 +36,10 @@ from antigravity_gateway.core.limits import INT64_MAX, int_in_range
 from antigravity_gateway.core.pipeline import Pipeline
 from antigravity_gateway.diagnosis import diagnose, report
 from antigravity_gateway.errors import AccountError, GatewayError, InvalidRequest, NotFound
+from antigravity_gateway.keys import manage, parse
+from antigravity_gateway.keys.record import ApiKey, KeyUsage, utc_day
 from antigravity_gateway.settings import Settings
-from antigravity_gateway.store.base import Account, RequestQuery
+from antigravity_gateway.store.base import Account, RequestQuery, Store
 from antigravity_gateway.upstream.client import UpstreamHTTPError
 from antigravity_gateway.upstream.proxies import check_url, health_target, redact
 from antigravity_gateway.web.body import read_admin_json
@@ -487,6 +489,7 @@ class AdminApi:
             model=params.get("model", ""),
             account=params.get("account", ""),
             protocol=params.get("protocol", ""),
+            key=params.get("key", ""),
             errors_only=params.get("errors_only", "") in ("1", "true", "yes"),
         )
         state = self._state(request)
@@ -527,8 +530,95 @@ class AdminApi:
                 "series": [{k: v for k, v in row.items() if k != "key"} for row in series],
                 "by_model": _totals(await store.request_stats(since=since, bucket="day", group="model")),
                 "by_account": _totals(await store.request_stats(since=since, bucket="day", group="account")),
+                "by_key": _totals(await store.request_stats(since=since, bucket="day", group="key")),
             }
         )
+
+    # -- user keys --------------------------------------------------------------------------------
+
+    async def _key_views(self, request: Request, keys: list[ApiKey]) -> list[dict[str, Any]]:
+        """Each key with today's totals (UTC) and its requests in flight (every process's)."""
+        store = self._state(request).pool.store
+        now = time.time()
+        today = {u.name: u for u in await store.key_usage(since_day=utc_day(now))}
+        in_flight = await store.keys_in_flight()
+        return [
+            {
+                **key.public_dict(now),
+                "today": today.get(key.name, KeyUsage(key.name, utc_day(now))).public_dict(),
+                "in_flight": in_flight.get(key.name, 0),
+            }
+            for key in keys
+        ]
+
+    async def _applied(self, request: Request) -> None:
+        """Reload this process's key table at once (the others follow within a second)."""
+        state = self._state(request)
+        await state.keys.load(state.pool.store)
+
+    async def list_keys(self, request: Request) -> Response:
+        store = self._state(request).pool.store
+        return _json(await self._key_views(request, await store.list_keys()))
+
+    async def add_key(self, request: Request) -> Response:
+        """``{"name", "models", "rpm", "tokens_per_day", "concurrency", "expires", "ips", "note"}`` →
+        201 ``{"key", "secret"}``: the secret is in this answer only."""
+        body = await self._body(request)
+        name = body.pop("name", None)
+        if not isinstance(name, str):
+            raise InvalidRequest("name is required", param="name")
+        key, secret = await manage.add(self._state(request).pool.store, name, body)
+        await self._applied(request)
+        (view,) = await self._key_views(request, [key])
+        return _json({"key": view, "secret": secret}, 201)
+
+    async def _named(self, request: Request) -> ApiKey:
+        store: Store = self._state(request).pool.store
+        key = await store.get_key(request.path_params["name"])
+        if key is None:
+            raise NotFound(f"no API key named {request.path_params['name']!r}")
+        return key
+
+    async def get_key(self, request: Request) -> Response:
+        (view,) = await self._key_views(request, [await self._named(request)])
+        return _json(view)
+
+    async def patch_key(self, request: Request) -> Response:
+        body = await self._body(request)
+        key = await manage.edit(self._state(request).pool.store, request.path_params["name"], body)
+        await self._applied(request)
+        (view,) = await self._key_views(request, [key])
+        return _json(view)
+
+    async def rotate_key(self, request: Request) -> Response:
+        key, secret = await manage.rotate(self._state(request).pool.store, request.path_params["name"])
+        await self._applied(request)
+        (view,) = await self._key_views(request, [key])
+        return _json({"key": view, "secret": secret})
+
+    async def revoke_key(self, request: Request) -> Response:
+        key = await manage.revoke(self._state(request).pool.store, request.path_params["name"])
+        await self._applied(request)
+        (view,) = await self._key_views(request, [key])
+        return _json(view)
+
+    async def delete_key(self, request: Request) -> Response:
+        await manage.remove(self._state(request).pool.store, request.path_params["name"])
+        await self._applied(request)
+        return _json({"ok": True})
+
+    async def key_usage(self, request: Request) -> Response:
+        """Daily totals per key (UTC days) since ``since`` (a duration back or a date; default 7d), of
+        one key (``name``) or all."""
+        params = request.query_params
+        try:
+            first = parse.since(params.get("since") or "7d")
+        except ValueError as exc:
+            raise InvalidRequest(f"since: {exc}", param="since") from None
+        rows = await self._state(request).pool.store.key_usage(
+            params.get("name") or None, since_day=utc_day(first)
+        )
+        return _json([r.public_dict() for r in rows])
 
     # -- cooldowns, bindings, quick start ---------------------------------------------------------
 
@@ -589,6 +679,14 @@ class AdminApi:
             Route("/logs", g(self.logs), methods=["GET"]),
             Route("/logs/{request_id}", g(self.log_detail), methods=["GET"]),
             Route("/stats", g(self.stats), methods=["GET"]),
+            Route("/keys", g(self.list_keys), methods=["GET"]),
+            Route("/keys", g(self.add_key), methods=["POST"]),
+            Route("/keys/{name}", g(self.get_key), methods=["GET"]),
+            Route("/keys/{name}", g(self.patch_key), methods=["PATCH"]),
+            Route("/keys/{name}", g(self.delete_key), methods=["DELETE"]),
+            Route("/keys/{name}/rotate", g(self.rotate_key), methods=["POST"]),
+            Route("/keys/{name}/revoke", g(self.revoke_key), methods=["POST"]),
+            Route("/key-usage", g(self.key_usage), methods=["GET"]),
             Route("/cooldowns/clear", g(self.clear_cooldowns), methods=["POST"]),
             Route("/bindings/clear", g(self.clear_bindings), methods=["POST"]),
             Route("/quickstart", g(self.quickstart), methods=["GET"]),
@@ -616,10 +714,13 @@ def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "input_tokens": 0,
                 "output_tokens": 0,
                 "cached_tokens": 0,
+                "last_ts": None,
             },
         )
         for name in ("requests", "errors", "input_tokens", "output_tokens", "cached_tokens"):
             entry[name] += int(row[name] or 0)
+        if row.get("last_ts") is not None:
+            entry["last_ts"] = max(entry["last_ts"] or 0.0, float(row["last_ts"]))
     return sorted(totals.values(), key=lambda e: -e["requests"])
 
 
