@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 
 from antigravity_gateway.accounts.oauth import OAuth
 from antigravity_gateway.accounts.profiles import Profile, client_too_old
@@ -36,6 +37,7 @@ class AccountPool:
         self.accounts: dict[str, Account] = {}
         self._refreshing: dict[str, asyncio.Task[str]] = {}
         self._project_setup: dict[str, asyncio.Task[None]] = {}
+        self.on_refresh: Callable[[bool], None] | None = None  # after each access-token refresh (ok?)
 
     async def load(self) -> None:
         self.accounts = {a.id: a for a in await self.store.list_accounts()}
@@ -137,12 +139,18 @@ class AccountPool:
             grant = await self.oauth.refresh(
                 account.refresh_token, account.oauth_client_id, proxy=self.proxy_of(account)
             )
-        except InvalidGrant as exc:
+        except Exception as exc:
+            if self.on_refresh is not None:
+                self.on_refresh(False)
+            if not isinstance(exc, InvalidGrant):
+                raise
             logger.warning("account %s: refresh token refused (invalid_grant); disabling it", account.email)
             await self.set_status(
                 account, "invalid_grant", f"{exc.message}; log in again or re-add the account"
             )
             raise
+        if self.on_refresh is not None:
+            self.on_refresh(True)
         account.access_token = grant.access_token
         account.access_token_expires_at = grant.expires_at
         account.oauth_client_id = grant.client_id
