@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.sqlite import ensure_private_file
@@ -79,7 +79,7 @@ def update_config(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
             if value is None:
                 data.pop(key, None)
             else:
-                data[key] = value
+                data[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
         write_config(path, data)
     return data
 
@@ -89,6 +89,7 @@ LIVE_KEYS = frozenset(
     {
         "api_key",
         "admin_password",
+        "metrics_token",
         "auth_mode",
         "model_mapping",
         "scheduling_mode",

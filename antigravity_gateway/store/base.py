@@ -306,6 +306,9 @@ class Store(Protocol):
         least recently bound first."""
         ...
 
+    async def get_binding(self, session_key: str) -> str | None:
+        """The account id the conversation is bound to, if any."""
+
     async def prune_bindings(self, *, older_than: float, max_rows: int) -> int:
         """Delete bindings last written before ``older_than`` and all but the newest ``max_rows``."""
         ...
@@ -319,6 +322,25 @@ class Store(Protocol):
     async def list_catalogs(self) -> list[Catalog]: ...
 
     async def save_catalog(self, catalog: Catalog) -> None: ...
+
+    # -- short-lived records: dashboard sessions, logins in progress -------------------------------
+
+    async def put_record(self, kind: str, key: str, value: bytes, *, ttl: float, max_records: int) -> None:
+        """Keep ``value`` under (``kind``, ``key``) for ``ttl`` seconds; past ``max_records`` of that kind,
+        the oldest go first."""
+
+    async def get_record(self, kind: str, key: str) -> bytes | None:
+        """The value, or ``None`` when there is none or it expired."""
+
+    async def take_record(self, kind: str, key: str) -> bytes | None:
+        """The value, removed in the same step: two processes taking it get it once between them."""
+
+    async def list_records(self, kind: str) -> dict[str, bytes]:
+        """Every live record of ``kind``, the oldest first."""
+        ...
+
+    async def delete_records(self, kind: str, key: str | None = None) -> None:
+        """Remove one record, or every record of ``kind``."""
 
     # -- live settings shared between hosts -------------------------------------------------------
 
