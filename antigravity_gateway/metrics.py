@@ -163,8 +163,9 @@ class Metrics:
         registry = self.registry
         self.requests = Counter(
             "agw_requests",
-            "Client API requests by protocol, requested model and HTTP status.",
-            ["protocol", "model", "status"],
+            "Client API requests by protocol, requested model, HTTP status and user key (its name; empty: "
+            "the operator's key or none).",
+            ["protocol", "model", "status", "key"],
             registry=registry,
         )
         self.attempts = Histogram(
@@ -201,7 +202,7 @@ class Metrics:
         self._models: dict[str, str] = {}
         self._pending: list[RequestRecord] = []
         # labelled children, looked up here: ``labels()`` checks and locks on every call
-        self._request_children: dict[tuple[str, str, int], Counter] = {}
+        self._request_children: dict[tuple[str, str, int, str], Counter] = {}
         self._protocol_children: dict[str, tuple[Histogram, Histogram]] = {}
         self._token_children: dict[str, tuple[Counter, Counter, Counter]] = {}
         self._refreshed = (self.refreshes.labels("failed"), self.refreshes.labels("ok"))
@@ -227,7 +228,7 @@ class Metrics:
         batch, self._pending = self._pending, []
         if not batch:
             return
-        requests: dict[tuple[str, str, int], int] = {}
+        requests: dict[tuple[str, str, int, str], int] = {}
         tokens: dict[str, list[int]] = {}
         by_protocol: dict[str, tuple[_Folded, _Folded]] = {}
         attempts = _Folded(self.attempts)
@@ -237,7 +238,7 @@ class Metrics:
             model = models.get(record.model)
             if model is None:
                 model = self._model_label(record)
-            key = (protocol, model, record.status)
+            key = (protocol, model, record.status, record.key_name)  # key names only: never a secret
             requests[key] = requests.get(key, 0) + 1
             if record.attempts:
                 attempts.add(record.attempts)
@@ -258,8 +259,10 @@ class Metrics:
         for key, count in requests.items():
             child = self._request_children.get(key)
             if child is None:
-                protocol, model, status = key
-                child = self._request_children[key] = self.requests.labels(protocol, model, str(status))
+                protocol, model, status, key_name = key
+                child = self._request_children[key] = self.requests.labels(
+                    protocol, model, str(status), key_name
+                )
             child.inc(count)
         attempts.apply()
         for folded_duration, folded_first_event in by_protocol.values():

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from antigravity_gateway.emulator import Fault
-from tests.conftest import Gateway, GatewayFactory, make_account
+from tests.conftest import Gateway, GatewayFactory, add_key, make_account
 
 MODEL = "gemini-2.5-flash"
 GEMINI = f"/v1beta/models/{MODEL}:generateContent"
@@ -84,12 +84,14 @@ def test_counts_histograms_and_gauges_after_real_requests(gateway_factory: Gatew
 
     requests = named(samples, "agw_requests_total")
     assert requests == {
-        frozenset({("protocol", "gemini"), ("model", MODEL), ("status", "200")}): 2,
-        frozenset({("protocol", "openai"), ("model", MODEL), ("status", "200")}): 1,
-        frozenset({("protocol", "anthropic"), ("model", MODEL), ("status", "200")}): 1,
-        frozenset({("protocol", "openai"), ("model", ""), ("status", "400")}): 1,  # refused before its model
+        frozenset({("protocol", "gemini"), ("model", MODEL), ("status", "200"), ("key", "")}): 2,
+        frozenset({("protocol", "openai"), ("model", MODEL), ("status", "200"), ("key", "")}): 1,
+        frozenset({("protocol", "anthropic"), ("model", MODEL), ("status", "200"), ("key", "")}): 1,
+        frozenset({("protocol", "openai"), ("model", ""), ("status", "400"), ("key", "")}): 1,  # no model yet
         # a name nothing serves gets no label of its own (a client may send any name)
-        frozenset({("protocol", "gemini"), ("model", "other"), ("status", str(unknown.status_code))}): 1,
+        frozenset(
+            {("protocol", "gemini"), ("model", "other"), ("status", str(unknown.status_code)), ("key", "")}
+        ): 1,
     }
     # attempts: 1 for three requests, 2 for the one that met the 429; the unknown model's one attempt
     assert value(samples, "agw_request_attempts_count") == 5
@@ -197,3 +199,24 @@ def test_cross_site_requests_are_refused(gateway: Gateway) -> None:
     assert http.get("/metrics", headers={"sec-fetch-site": "cross-site"}).status_code == 403
     assert http.get("/metrics", headers={"host": "evil.example"}).status_code == 403
     assert http.get("/metrics", headers={"sec-fetch-site": "same-origin"}).status_code == 200
+
+
+def test_requests_are_counted_by_user_key_name_never_its_secret(gateway_factory: GatewayFactory) -> None:
+    gateway = gateway_factory(auth_mode="auto", api_key="sk-operator")
+    secret = add_key(gateway, "ada", rpm=1)
+    http = gateway.http()
+    for _ in range(2):
+        http.post(GEMINI, json=ask("hi"), headers={"x-goog-api-key": secret})
+    assert http.post(GEMINI, json=ask("hi"), headers={"x-goog-api-key": "sk-operator"}).status_code == 200
+    deadline = time.monotonic() + 10
+    while sum(named(scrape(gateway), "agw_requests_total").values()) < 3:
+        assert time.monotonic() < deadline, "the requests were not counted"
+    samples = scrape(gateway)
+    base = {("protocol", "gemini"), ("model", MODEL)}
+    assert named(samples, "agw_requests_total") == {
+        frozenset(base | {("status", "200"), ("key", "ada")}): 1,
+        frozenset(base | {("status", "429"), ("key", "ada")}): 1,
+        frozenset(base | {("status", "200"), ("key", "")}): 1,
+    }
+    text = gateway.http().get("/metrics").text
+    assert secret not in text and secret[:10] not in text
