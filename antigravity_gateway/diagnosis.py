@@ -265,7 +265,7 @@ def _json_or_none(data: bytes) -> Any:
 
 def posture_check(settings: Settings, user_keys: int = 0) -> Check:
     """Who can reach the gateway, and whether clients and the dashboard need a key or a password
-    (``user_keys``: how many user keys are not revoked)."""
+    (``user_keys``: how many user keys there are)."""
     mode = auth_mode(settings, bool(user_keys))
     where = (
         "reachable from the network" if settings.exposed else f"on {settings.bind_host} (this machine only)"
@@ -607,7 +607,7 @@ async def diagnose(
     if store_problem is not None:
         checks.append(store_problem)
     checks.append(await port_check(settings, port))
-    user_keys = sum(1 for k in await pool.store.list_keys() if not k.revoked_at) if pool is not None else 0
+    user_keys = len(await pool.store.list_keys()) if pool is not None else 0
     checks.append(posture_check(settings, user_keys))
     oauth = pool.oauth if pool is not None else OAuth(settings, http)
     accounts = list(pool.accounts.values()) if pool is not None else []

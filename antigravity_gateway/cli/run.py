@@ -48,10 +48,10 @@ def _settings(**overrides: Any) -> Settings:
 
 
 async def _usable_accounts(settings: Settings) -> tuple[int, int]:
-    """Usable accounts, and user keys that are not revoked."""
+    """Usable accounts, and user keys."""
     async with SQLiteStore(settings.db_path) as store:
         accounts = sum(1 for a in await store.list_accounts() if a.usable)
-        return accounts, sum(1 for k in await store.list_keys() if not k.revoked_at)
+        return accounts, len(await store.list_keys())
 
 
 @main.command()

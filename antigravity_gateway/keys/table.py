@@ -37,8 +37,8 @@ class Entry:
 class KeyTable:
     def __init__(self) -> None:
         self._by_hash: dict[str, Entry] = {}
-        #: Whether a key that is not revoked exists: then the client APIs require a key in auth mode
-        #: ``auto``, also on a loopback address.
+        #: Whether a user key exists (a revoked one too: revoking a key must not open the gateway): then
+        #: the client APIs require a key in auth mode ``auto``, also on a loopback address.
         self.active = False
 
     def replace(self, keys: list[ApiKey]) -> None:
@@ -48,7 +48,7 @@ class KeyTable:
             networks = tuple(ipaddress.ip_network(n, strict=False) for n in key.ips)
             table[key.secret_hash] = Entry(key, networks)
         self._by_hash = table
-        self.active = any(not key.revoked_at for key in keys)
+        self.active = bool(keys)
 
     async def load(self, store: Store) -> None:
         self.replace(await store.list_keys())

@@ -52,8 +52,8 @@ def client_key(headers: Headers, query_string: bytes) -> str:
 
 def auth_mode(settings: Settings, user_keys: bool = False) -> Literal["off", "strict", "all_except_health"]:
     """The mode in force: :attr:`Settings.effective_auth_mode`, except that ``auto`` requires a key
-    once a user key exists (``user_keys``), also on a loopback address: a key with limits would mean
-    nothing if a client could leave it out."""
+    once a user key exists (``user_keys``; a revoked one too), also on a loopback address: a key with
+    limits would mean nothing if a client could leave it out."""
     mode = settings.effective_auth_mode
     if mode == "off" and user_keys and settings.auth_mode == "auto":
         return "all_except_health"

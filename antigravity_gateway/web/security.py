@@ -118,7 +118,7 @@ def _normalised(origin: str) -> tuple[str, str, str] | None:
 
 def posture_warnings(settings: Settings, user_keys: int = 0) -> list[str]:
     """What ``agw serve`` should tell the operator about how exposed the gateway is (``user_keys``: how
-    many user keys are not revoked)."""
+    many user keys there are)."""
     warnings = []
     keys = f"{user_keys} user key{'s' if user_keys != 1 else ''}"
     if settings.exposed:
@@ -146,7 +146,7 @@ def posture_warnings(settings: Settings, user_keys: int = 0) -> list[str]:
 
 def posture_notes(settings: Settings, user_keys: int = 0) -> list[str]:
     """What ``agw serve`` says about authentication besides warnings (``user_keys``: how many user keys
-    are not revoked)."""
+    there are)."""
     notes = []
     if user_keys and settings.auth_mode == "auto" and not settings.exposed:
         plural = "s" if user_keys != 1 else ""
