@@ -4,6 +4,7 @@ import { ApiError, api, get, onUnauthorized, post } from "./api.js";
 import { field, h, icon, logo } from "./dom.js";
 import * as accounts from "./accounts.js";
 import * as doctor from "./doctor.js";
+import * as keys from "./keys.js";
 import * as logs from "./logs.js";
 import * as overview from "./overview.js";
 import * as quickstart from "./quickstart.js";
@@ -13,6 +14,7 @@ import * as usage from "./usage.js";
 const PAGES = [
   { id: "overview", title: "Overview", icon: "overview", module: overview },
   { id: "accounts", title: "Accounts", icon: "accounts", module: accounts },
+  { id: "keys", title: "Keys", icon: "keys", module: keys },
   { id: "logs", title: "Request log", icon: "logs", module: logs },
   { id: "usage", title: "Usage", icon: "usage", module: usage },
   { id: "settings", title: "Settings", icon: "settings", module: settings },

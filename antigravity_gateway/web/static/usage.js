@@ -2,7 +2,7 @@
 
 import { get, query } from "./api.js";
 import { barChart, dayLabel, fillBuckets, hourLabel } from "./charts.js";
-import { fmtCompact, fmtNum, h } from "./dom.js";
+import { fmtAgo, fmtCompact, fmtFull, fmtNum, h } from "./dom.js";
 
 const RANGES = [
   { id: "24h", label: "Last 24 hours, by hour", period: "hour", hours: 24, width: 3600, count: 24, every: 3 },
@@ -23,9 +23,10 @@ function stat(label, value, sub) {
   return h("div", { class: "card stat" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value), sub ? h("div", { class: "sub" }, sub) : null);
 }
 
-function breakdown(title, keyLabel, rows, noneLabel) {
+function breakdown(title, keyLabel, rows, noneLabel, { lastUse = false } = {}) {
   const total = rows.reduce((a, r) => a + r.requests, 0) || 1;
-  const id = `usage-${keyLabel.toLowerCase()}`;
+  const id = `usage-${keyLabel.toLowerCase().replace(/\W+/g, "-")}`;
+  const columns = [keyLabel, "Requests", "Errors", "Input", "Output", "Cached", "Share", ...(lastUse ? ["Last use"] : [])];
   return h(
     "section",
     { class: "card", "aria-labelledby": id },
@@ -37,7 +38,7 @@ function breakdown(title, keyLabel, rows, noneLabel) {
           h(
             "table",
             {},
-            h("thead", {}, h("tr", {}, [keyLabel, "Requests", "Errors", "Input", "Output", "Cached", "Share"].map((c, i) => h("th", { scope: "col", class: i ? "num" : "" }, c)))),
+            h("thead", {}, h("tr", {}, columns.map((c, i) => h("th", { scope: "col", class: i ? "num" : "" }, c)))),
             h(
               "tbody",
               {},
@@ -52,6 +53,7 @@ function breakdown(title, keyLabel, rows, noneLabel) {
                   h("td", { class: "num" }, fmtNum(r.output_tokens)),
                   h("td", { class: "num" }, fmtNum(r.cached_tokens)),
                   h("td", { class: "num" }, `${Math.round((100 * r.requests) / total)}%`),
+                  lastUse ? h("td", { class: "num nowrap", title: r.last_ts ? fmtFull(r.last_ts) : "" }, fmtAgo(r.last_ts)) : null,
                 ),
               ),
             ),
@@ -118,6 +120,7 @@ export async function render(root, ctx) {
       ),
       breakdown("By model", "Model", data.by_model || [], "no model (model lists, refused requests)"),
       breakdown("By account", "Account", data.by_account || [], "no account (model lists, refused requests)"),
+      breakdown("By key", "Key", data.by_key || [], "the gateway's own key, or no key", { lastUse: true }),
     );
   }
 
