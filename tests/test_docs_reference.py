@@ -89,3 +89,9 @@ def test_bench_readme_states_its_targets() -> None:
 
 def test_the_packaged_security_text_is_docs_security_md() -> None:
     assert reference_text("security") == (ROOT / "docs" / "security.md").read_text()
+
+
+def test_the_packaged_keys_text_is_docs_keys_md() -> None:
+    assert reference_text("keys") == (ROOT / "docs" / "keys.md").read_text()
+    shown = CliRunner().invoke(main, ["help", "keys"])
+    assert shown.exit_code == 0 and shown.output.startswith("# User keys")

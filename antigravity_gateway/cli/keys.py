@@ -86,7 +86,7 @@ def _print_secret(key: ApiKey, secret: str, as_json: bool, what: str) -> None:
 
 @main.group()
 def keys() -> None:
-    """Per-user API keys: model access, limits, expiry and usage (see docs/keys.md)."""
+    """Per-user API keys: model access, limits, expiry and usage (`agw help keys`)."""
 
 
 @keys.command("add")

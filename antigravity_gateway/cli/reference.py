@@ -1,6 +1,7 @@
-"""``agw help config [NAME]`` and ``agw help security``: reference texts printed from the installed package.
+"""``agw help config [NAME]``, ``agw help security`` and ``agw help keys``: reference texts printed from the
+installed package.
 
-The texts are ``docs/configuration.md`` and ``docs/security.md`` themselves, shipped as package data
+The texts are ``docs/configuration.md``, ``docs/security.md`` and ``docs/keys.md`` themselves, shipped as package data
 (``reference/*.md`` link to them in the source tree), so an installed gateway can point its users to them.
 """
 
@@ -62,3 +63,9 @@ def help_security() -> None:
     """What the defaults protect against (Host and Origin checks, back-off, secrets at rest) and how to
     expose the gateway safely."""
     click.echo(reference_text("security").rstrip())
+
+
+@help_group.command("keys")
+def help_keys() -> None:
+    """User keys for a team: their options, what clients see when refused, how limits are counted."""
+    click.echo(reference_text("keys").rstrip())
