@@ -14,6 +14,8 @@
     ├── TooManyRequests               429 an address that failed too often waits (retry_after)
     ├── GatewayTimeout                504 request_timeout / attempt_timeout / a stalled upstream stream
     ├── Overloaded                    503 too many large bodies at once (retry_after set)
+    ├── StoreUnavailable              503 the shared store (Redis) cannot be reached: a token refresh,
+    │                                 an account change or a start that needs it (URL redacted)
     ├── UpstreamError                 the upstream answered with an error that is passed on
     │   ├── UpstreamUnavailable       network errors / 5xx on every endpoint
     │   │   └── ProxyFailed           502 an upstream proxy could not carry the call (named, password
@@ -128,6 +130,12 @@ class GatewayTimeout(GatewayError):
 
 
 class Overloaded(GatewayError):
+    status = 503
+
+
+class StoreUnavailable(GatewayError):
+    """The shared store (Redis) cannot be reached. The message names its URL without the password."""
+
     status = 503
 
 
