@@ -10,11 +10,21 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from antigravity_gateway.upstream.proxies import redact
+
+#: What :meth:`Store.changes` reports: the parts of the shared state another process (or this one) wrote.
+#: ``bindings`` means new or renewed bindings (read them with ``list_bindings(since=...)``);
+#: ``bindings_reset`` means some were removed (read them all again).
+StoreArea = Literal["accounts", "cooldowns", "bindings", "bindings_reset", "catalogs", "settings"]
+#: The account fields that carry tokens: writing one of them bumps ``token_version``.
+TOKEN_FIELDS = frozenset(
+    {"refresh_token", "access_token", "access_token_expires_at", "access_token_lifetime"}
+)
 
 AccountStatus = Literal["enabled", "disabled", "invalid_grant", "validation_required", "forbidden"]
 
@@ -70,6 +80,11 @@ class Account:
     created_at: float = field(default_factory=time.time)
     last_used_at: float = 0.0
     proxy_url: str = field(default="", repr=False)
+    #: Seconds the current access token was issued for (``0``: unknown, an older row).
+    access_token_lifetime: float = 0.0
+    #: Bumped by the store on every write of the tokens: a write that expected an older version is
+    #: refused (:meth:`Store.update_account`), and :meth:`AccountPool.sync` adopts only newer tokens.
+    token_version: int = 0
 
     def __post_init__(self) -> None:
         self.validation_url = https_url(self.validation_url)  # also rows stored before the check
@@ -209,30 +224,79 @@ class RequestQuery:
 
 
 class Store(Protocol):
-    """Durable state. Implementations are async context managers opened in the app's lifespan."""
+    """Durable state, shared by every process that opens it. Implementations are async context managers
+    opened in the app's lifespan: :class:`~antigravity_gateway.store.sqlite.SQLiteStore` (one AGW_HOME,
+    any number of processes) and :class:`~antigravity_gateway.store.redis.RedisStore` (several hosts).
+
+    Writes are field-level or whole-row inserts, never a whole-row overwrite from a process's memory: a
+    process that read an account a while ago cannot undo what another process wrote since (a removal, a
+    label, a rotated refresh token).
+    """
 
     async def __aenter__(self) -> Store: ...
 
     async def __aexit__(self, *exc: object) -> None: ...
 
-    async def changed_elsewhere(self) -> bool:
-        """Whether another process changed the store since the last call (the CLI while serving)."""
+    async def changes(self) -> set[StoreArea]:
+        """The areas written since the previous call, by any process (this one included; the first call
+        reports every area). Cheap: it is polled about once a second."""
+        ...
 
-    async def list_accounts(self) -> list[Account]: ...
+    # -- accounts ---------------------------------------------------------------------------------
+
+    async def list_accounts(self) -> list[Account]:
+        """Highest priority first, then the oldest."""
+        ...
+
+    async def get_account(self, account_id: str) -> Account | None: ...
 
     async def save_account(self, account: Account) -> None:
-        """Insert or update by id. Raises ``ValueError`` if another account has the same email."""
+        """Insert the account, or replace every field of the stored one with the same id (adding or
+        importing an account, a login: the caller has the whole account). Bumps ``token_version``.
+        Raises ``ValueError`` if another account has the same email."""
 
-    async def delete_account(self, account_id: str) -> None: ...
+    async def update_account(
+        self, account_id: str, changes: Mapping[str, Any], *, expect_token_version: int | None = None
+    ) -> int | None:
+        """Write only ``changes`` (field name → value) to the stored account; a write of a field in
+        :data:`TOKEN_FIELDS` bumps its ``token_version``. Returns the account's ``token_version`` after the
+        write, or ``None`` when nothing was written: the account is gone (a removed account never comes
+        back), or ``expect_token_version`` is given and the stored version differs (another process wrote
+        other tokens since)."""
 
-    async def list_cooldowns(self) -> list[Cooldown]: ...
+    async def delete_account(self, account_id: str) -> None:
+        """Remove the account with its cooldowns, bindings and catalog."""
 
-    async def save_cooldown(self, cooldown: Cooldown) -> None: ...
+    # -- leases (single-flight work across processes) ---------------------------------------------
+
+    async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take the lease ``name`` for ``ttl`` seconds if it is free, expired or already ``holder``'s.
+        A holder that dies loses it after ``ttl``."""
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease back (only if ``holder`` still holds it)."""
+
+    # -- requests in flight, per process ----------------------------------------------------------
+
+    async def publish_in_flight(self, worker: str, counts: Mapping[str, int], ttl: float) -> dict[str, int]:
+        """Record ``worker``'s requests in flight per account id, valid for ``ttl`` seconds (a dead
+        worker's counts expire with it), and return the sums of every *other* live worker's counts."""
+
+    # -- cooldowns --------------------------------------------------------------------------------
+
+    async def list_cooldowns(self) -> list[Cooldown]:
+        """The cooldowns that have not expired."""
+
+    async def save_cooldown(self, cooldown: Cooldown) -> None:
+        """Insert or replace the cooldown of (account, model)."""
 
     async def clear_cooldowns(self, account_id: str | None = None) -> None: ...
 
-    async def list_bindings(self) -> dict[str, str]:
-        """Conversation key → account id, the least recently bound first."""
+    # -- conversation bindings --------------------------------------------------------------------
+
+    async def list_bindings(self, since: float = 0.0) -> dict[str, str]:
+        """Conversation key → account id for bindings written at or after ``since`` (epoch seconds), the
+        least recently bound first."""
         ...
 
     async def prune_bindings(self, *, older_than: float, max_rows: int) -> int:
@@ -243,9 +307,23 @@ class Store(Protocol):
 
     async def clear_bindings(self, account_id: str | None = None) -> None: ...
 
+    # -- model catalogs and quotas ----------------------------------------------------------------
+
     async def list_catalogs(self) -> list[Catalog]: ...
 
     async def save_catalog(self, catalog: Catalog) -> None: ...
+
+    # -- live settings shared between hosts -------------------------------------------------------
+
+    async def shared_settings(self) -> dict[str, Any]:
+        """The live settings every process of the pool applies over its own (``{}``: none; a single
+        AGW_HOME shares its config.toml instead)."""
+        ...
+
+    async def save_shared_settings(self, values: Mapping[str, Any]) -> None:
+        """Replace the shared live settings (reported as the ``settings`` area)."""
+
+    # -- request log (per store: per host with Redis) ---------------------------------------------
 
     async def append_requests(self, records: list[RequestRecord]) -> None:
         """Write a batch of request-log records (one transaction)."""
