@@ -713,9 +713,10 @@ class RedisStore:
                 pipe.hgetall(self._key("changes"))
                 pipe.hget(self._key("meta"), "seeded")
                 counters, epoch = await self._do(pipe.execute, probe=True)
-            if epoch != self._epoch:
+            if epoch != self._epoch:  # flushed, or seeded again (by any process): reload everything
                 await self._ensure_seeded()
                 counters = await self._hash("changes")
+                self._seen = None
             if self._down_since is not None:
                 await self._reconnected()
                 self._seen = None
