@@ -44,7 +44,8 @@ from antigravity_gateway.web.throttle import Throttle
 
 logger = logging.getLogger(__name__)
 
-SYNC_INTERVAL = 2.0
+#: How often a process looks for what other processes changed in the store (and config.toml).
+SYNC_INTERVAL = 0.5
 CATALOG_WAIT = 15.0
 
 
@@ -216,15 +217,19 @@ def _syncer(
     settings: Settings, pool: AccountPool, catalog: ModelCatalog, scheduler: Scheduler
 ) -> Callable[[], Awaitable[None]]:
     """Pick up what other processes changed: the store (accounts, model catalogs and quotas,
-    cooldowns, bindings) and the live settings in config.toml."""
+    cooldowns, bindings, requests in flight) and the live settings in config.toml."""
     path = settings.home / "config.toml"
     seen = [path.stat().st_mtime_ns if path.exists() else 0]
 
     async def sync() -> None:
-        if await pool.store.changed_elsewhere():
+        areas = await pool.store.changes()
+        if "accounts" in areas:
             await pool.sync()
+        if "catalogs" in areas:
             await catalog.load()
-            await scheduler.load()
+        if areas & {"cooldowns", "bindings", "bindings_reset"}:
+            await scheduler.load(areas)
+        await scheduler.share_in_flight()
         mtime = path.stat().st_mtime_ns if path.exists() else 0
         if mtime != seen[0]:
             seen[0] = mtime

@@ -8,10 +8,8 @@ to a non-loopback address.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,8 @@ import httpx2 as httpx
 import pytest
 
 from antigravity_gateway.emulator import Emulator, EmulatorServer
-from tests.conftest import emulator_env, free_port, make_account
+from tests.conftest import emulator_env, make_account
+from tests.served import Served, serve
 
 CHAT = '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"spend the quota"}]}'
 
@@ -39,47 +38,10 @@ def env(tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer) -> 
     return values
 
 
-class Served:
-    def __init__(self, base: str, process: subprocess.Popen[str]) -> None:
-        self.base, self.process, self._output = base, process, None
-
-    def stop(self) -> str:
-        """Stop the gateway (Ctrl-C) and return everything it printed."""
-        if self._output is None:
-            self.process.send_signal(signal.SIGINT)
-            self._output = self.process.communicate(timeout=20)[0]
-        return self._output
-
-
-def _serve(env: dict[str, str], *args: str) -> Iterator[Served]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "antigravity_gateway", "serve", "--port", str(port), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    served = Served(base, process)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/healthz")
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()[0]
-                assert time.monotonic() < deadline, "agw serve did not start in 30 s"
-                time.sleep(0.05)
-        yield served
-    finally:
-        served.stop()
-
-
 @pytest.fixture
 def served(env: dict[str, str]) -> Iterator[Served]:
-    yield from _serve(env)
+    with serve(env) as served:
+        yield served
 
 
 def _curl(*args: str) -> tuple[int, str]:
@@ -134,7 +96,7 @@ def test_the_three_requests_of_the_report_are_refused(served: Served, emulator: 
 
 
 def test_a_non_loopback_bind_gets_the_lan_rules(env: dict[str, str]) -> None:
-    for served in _serve({**env, "AGW_API_KEY": "sk-lan-key"}, "--host", "0.0.0.0"):
+    with serve({**env, "AGW_API_KEY": "sk-lan-key"}, "--host", "0.0.0.0") as served:
         base = served.base
         assert httpx.get(f"{base}/api/accounts/export").status_code == 403  # no admin password: closed
         assert httpx.post(f"{base}/v1/chat/completions", content=CHAT).status_code == 401

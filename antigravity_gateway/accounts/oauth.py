@@ -31,6 +31,8 @@ class Grant:
     expires_at: float
     client_id: str
     refresh_token: str | None = None
+    #: Seconds the access token was issued for.
+    lifetime: float = 3600.0
 
 
 class OAuth:
@@ -64,9 +66,11 @@ class OAuth:
             }
             status, body = await self.http.post_form(self.settings.oauth_token_url, form, proxy=proxy)
             if status == 200 and isinstance(body, dict) and body.get("access_token"):
+                lifetime = float(body.get("expires_in") or 3600)
                 return Grant(
                     access_token=str(body["access_token"]),
-                    expires_at=time.time() + float(body.get("expires_in") or 3600),
+                    expires_at=time.time() + lifetime,
+                    lifetime=lifetime,
                     client_id=client.id,
                     refresh_token=str(body["refresh_token"]) if body.get("refresh_token") else None,
                 )

@@ -13,7 +13,9 @@ by ``scheduling_mode``:
 - ``fixed``: always ``fixed_account`` while it can serve; otherwise as balance.
 
 When every account is cooling down, :class:`AllAccountsCoolingDown` carries the soonest recovery.
-Cooldowns and bindings are written through to the store, so they survive a restart. A conversation is
+Cooldowns and bindings are written through to the store, so they survive a restart and reach the other
+processes sharing it (read back by :meth:`Scheduler.load` when the store reports them changed); the
+requests in flight per account are published there too (:meth:`Scheduler.share_in_flight`). A conversation is
 bound only once a request of it succeeded (:meth:`Scheduler.succeeded`), and bindings are bounded: at
 most :data:`MAX_BINDINGS`, none unused for :data:`BINDING_MAX_AGE`, in memory and in the store.
 """
@@ -25,12 +27,12 @@ import logging
 import re
 import time
 from collections.abc import Collection, Coroutine
-from typing import Any
+from typing import Any, get_args
 
 from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.errors import AllAccountsCoolingDown, NoAccountAvailable
-from antigravity_gateway.store.base import Account, Cooldown
+from antigravity_gateway.store.base import Account, Cooldown, StoreArea
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,13 @@ BINDING_MAX_AGE = 7 * 86400.0
 BINDING_PRUNE_INTERVAL = 3600.0
 #: A binding still in use is written again (its age renewed in the store) at most this often.
 BINDING_REFRESH = 3600.0
+#: Bindings written this long before the last read are read again (clocks of hosts sharing Redis differ).
+BINDING_READ_OVERLAP = 10.0
+#: A process's published requests in flight count for this long (a dead process's expire with it) ...
+IN_FLIGHT_TTL = 15.0
+#: ... and are published again at least this often, and whenever they changed.
+IN_FLIGHT_REPUBLISH = 5.0
+ALL_AREAS: frozenset[StoreArea] = frozenset(get_args(StoreArea))
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
@@ -54,29 +63,68 @@ class Scheduler:
         self.bindings: dict[str, str] = {}  # least recently used first
         self._bound_at: dict[str, float] = {}
         self._next_prune = 0.0
-        self.in_flight: dict[str, int] = {}
+        self.in_flight: dict[str, int] = {}  # this process's
+        self.others_in_flight: dict[str, int] = {}  # the other processes', as last published
+        self._published: tuple[dict[str, int], float] = ({}, 0.0)
         self._background: set[asyncio.Task[None]] = set()
         self._writes = 0  # store writes scheduled so far (see load)
+        self._bindings_read_at = 0.0
 
-    async def load(self) -> None:
-        """Read cooldowns and bindings from the store (at start, and when another process changed them).
+    async def load(self, areas: Collection[StoreArea] = ALL_AREAS) -> None:
+        """Read cooldowns and bindings from the store: at start, and when the store reports them
+        changed (by another process, or this one). New bindings are read incrementally; all of them only
+        when some were removed (``bindings_reset``) or at start.
 
         A change made here while the store is being read (a cooldown cleared from the dashboard, a new
         429) would be overwritten by the older rows: when one was scheduled meanwhile, read again."""
+        store = self.pool.store
+        full = "bindings_reset" in areas
         while True:
             await self.drain()
             writes = self._writes
-            cooldowns = await self.pool.store.list_cooldowns()
-            bindings = await self.pool.store.list_bindings()
+            read_at = time.time()
+            cooldowns = await store.list_cooldowns() if "cooldowns" in areas else None
+            bindings: dict[str, str] | None = None
+            if full:
+                bindings = await store.list_bindings()
+            elif "bindings" in areas:
+                bindings = await store.list_bindings(since=self._bindings_read_at - BINDING_READ_OVERLAP)
             if writes == self._writes:
                 break
-        self.cooldowns = {(c.account_id, c.model): c for c in cooldowns}
-        keep = list(bindings)[-MAX_BINDINGS:]  # the most recently bound
+        if cooldowns is not None:
+            self.cooldowns = {(c.account_id, c.model): c for c in cooldowns}
+        if bindings is None:
+            return
+        self._bindings_read_at = read_at
         now = time.time()
-        self.bindings = {key: bindings[key] for key in keep}
-        self._bound_at = {key: self._bound_at.get(key, now) for key in keep}
-        if len(bindings) > len(keep):
-            self._next_prune = 0.0  # and from the store too, at the next binding
+        if full:
+            keep = list(bindings)[-MAX_BINDINGS:]  # the most recently bound
+            self.bindings = {key: bindings[key] for key in keep}
+            self._bound_at = {key: self._bound_at.get(key, now) for key in keep}
+            if len(bindings) > len(keep):
+                self._next_prune = 0.0  # and from the store too, at the next binding
+            return
+        for key, account_id in bindings.items():  # least recently bound first: the newest end up last
+            self.bindings.pop(key, None)
+            self.bindings[key] = account_id
+            self._bound_at[key] = max(self._bound_at.get(key, 0.0), now - BINDING_READ_OVERLAP)
+        while len(self.bindings) > MAX_BINDINGS:
+            oldest = next(iter(self.bindings))
+            del self.bindings[oldest]
+            self._bound_at.pop(oldest, None)
+
+    async def share_in_flight(self) -> None:
+        """Publish this process's requests in flight per account (when they changed, and at least every
+        :data:`IN_FLIGHT_REPUBLISH`) and read the other processes' (``performance`` mode counts both)."""
+        now = time.monotonic()
+        published, at = self._published
+        if published == self.in_flight and now - at < IN_FLIGHT_REPUBLISH:
+            return
+        counts = dict(self.in_flight)
+        self.others_in_flight = await self.pool.store.publish_in_flight(
+            self.pool.holder, counts, IN_FLIGHT_TTL
+        )
+        self._published = (counts, now)
 
     def _persist(self, coro: Coroutine[Any, Any, None]) -> None:
         self._writes += 1
@@ -148,7 +196,13 @@ class Scheduler:
                 if settings.fixed_account in (account.id, account.email):
                     return self._use(account, now)
         if settings.scheduling_mode == "performance":
-            account = min(candidates, key=lambda a: (self.in_flight.get(a.id, 0), a.last_used_at))
+            account = min(
+                candidates,
+                key=lambda a: (
+                    self.in_flight.get(a.id, 0) + self.others_in_flight.get(a.id, 0),
+                    a.last_used_at,
+                ),
+            )
             return self._use(account, now)
         if session_key is not None and (bound := self.bindings.get(session_key)) is not None:
             for account in candidates:

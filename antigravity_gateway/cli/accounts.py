@@ -483,9 +483,7 @@ def _update(id_or_email: str, **fields: Any) -> None:
     async def run() -> Account:
         async with open_pool(settings) as pool:
             account = pool.find(id_or_email)
-            for name, value in fields.items():
-                setattr(account, name, value)
-            await pool.save(account)
+            await pool.update(account, **fields)
             return account
 
     account = run_async(run())

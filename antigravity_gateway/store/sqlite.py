@@ -16,11 +16,11 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import MISSING, astuple, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import orjson
 
@@ -28,11 +28,13 @@ from antigravity_gateway.errors import SecretKeyError
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import (
     REQUEST_COLUMNS,
+    TOKEN_FIELDS,
     Account,
     Catalog,
     Cooldown,
     RequestQuery,
     RequestRecord,
+    StoreArea,
 )
 from antigravity_gateway.store.crypto import PREFIX, TokenCipher, is_encrypted, new_salt, resolve_secret_key
 
@@ -41,6 +43,7 @@ T = TypeVar("T")
 _ACCOUNT_COLUMNS = [f.name for f in fields(Account)]
 _REQUEST_COLUMNS = list(REQUEST_COLUMNS)
 _TOKEN_COLUMNS = ("refresh_token", "access_token", "proxy_url")  # proxy_url: may hold a password
+_AREAS: tuple[StoreArea, ...] = get_args(StoreArea)
 _ANY_ENCRYPTED = " OR ".join(f"{c} GLOB '{PREFIX}*'" for c in _TOKEN_COLUMNS)
 _ANY_PLAINTEXT = " OR ".join(f"({c} != '' AND {c} NOT GLOB '{PREFIX}*')" for c in _TOKEN_COLUMNS)
 
@@ -69,6 +72,9 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (area TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS in_flight (worker TEXT PRIMARY KEY, counts BLOB NOT NULL, expires_at REAL NOT NULL);
 """
 
 
@@ -141,7 +147,7 @@ class SQLiteStore:
         self._cipher: TokenCipher | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
-        self._data_version = 0
+        self._versions: dict[str, int] | None = None  # per area, as last reported by changes()
 
     async def __aenter__(self) -> SQLiteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agw-store")
@@ -320,10 +326,19 @@ class SQLiteStore:
             raise RuntimeError("store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    def _write(self, sql: str, params: tuple[Any, ...] = (), *, durable: bool = False) -> Callable[[], None]:
+    def _write(
+        self,
+        sql: str,
+        params: tuple[Any, ...] = (),
+        *,
+        durable: bool = False,
+        areas: tuple[StoreArea, ...] = (),
+    ) -> Callable[[], None]:
         def run() -> None:
             with self._transaction(durable=durable) as conn:
                 conn.execute(sql, params)
+                if areas:
+                    self._bump(conn, *areas)
 
         return run
 
@@ -334,17 +349,37 @@ class SQLiteStore:
 
         return run
 
-    async def changed_elsewhere(self) -> bool:
-        def run() -> bool:
+    @staticmethod
+    def _bump(conn: sqlite3.Connection, *areas: StoreArea) -> None:
+        """Count a write of ``areas`` (in the writing transaction): :meth:`changes` reports them."""
+        conn.executemany(
+            "INSERT INTO versions (area, n) VALUES (?, 1) ON CONFLICT(area) DO UPDATE SET n = n + 1",
+            [(area,) for area in areas],
+        )
+
+    async def changes(self) -> set[StoreArea]:
+        def run() -> set[StoreArea]:
             assert self._conn is not None
-            version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-            changed = version != self._data_version
-            self._data_version = version
-            return changed
+            versions = dict(self._conn.execute("SELECT area, n FROM versions").fetchall())
+            first = self._versions is None
+            seen = self._versions or {}
+            self._versions = {a: versions.get(a, 0) for a in _AREAS}
+            return {a for a in _AREAS if first or self._versions[a] != seen.get(a, 0)}
 
         return await self._run(run)
 
     # -- accounts ---------------------------------------------------------------------------------
+
+    def _account(self, row: tuple[Any, ...]) -> Account:
+        values = dict(zip(_ACCOUNT_COLUMNS, row, strict=True))
+        for column in _TOKEN_COLUMNS:
+            values[column] = self._decrypt(values[column])
+        return Account(**values)
+
+    def _encrypt(self, column: str, value: Any) -> Any:
+        if self._cipher is not None and column in _TOKEN_COLUMNS:
+            return self._cipher.encrypt(value)
+        return value
 
     async def list_accounts(self) -> list[Account]:
         rows = await self._run(
@@ -352,29 +387,64 @@ class SQLiteStore:
                 f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM accounts ORDER BY priority DESC, created_at"
             )
         )
-        accounts = []
-        for row in rows:
-            values = dict(zip(_ACCOUNT_COLUMNS, row, strict=True))
-            for column in _TOKEN_COLUMNS:
-                values[column] = self._decrypt(values[column])
-            accounts.append(Account(**values))
-        return accounts
+        return [self._account(row) for row in rows]
+
+    async def get_account(self, account_id: str) -> Account | None:
+        rows = await self._run(
+            self._read(f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM accounts WHERE id=?", (account_id,))
+        )
+        return self._account(rows[0]) if rows else None
 
     async def save_account(self, account: Account) -> None:
-        placeholders = ", ".join("?" for _ in _ACCOUNT_COLUMNS)
-        updates = ", ".join(f"{c}=excluded.{c}" for c in _ACCOUNT_COLUMNS if c != "id")
+        columns = [c for c in _ACCOUNT_COLUMNS if c != "token_version"]
+        updates = ", ".join(f"{c}=excluded.{c}" for c in columns if c != "id")
         sql = (
-            f"INSERT INTO accounts ({', '.join(_ACCOUNT_COLUMNS)}) VALUES ({placeholders}) "
-            f"ON CONFLICT(id) DO UPDATE SET {updates}"
+            f"INSERT INTO accounts ({', '.join(columns)}, token_version) "
+            f"VALUES ({', '.join('?' for _ in columns)}, 1) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}, token_version = accounts.token_version + 1 "
+            "RETURNING token_version"
         )
-        values = dict(zip(_ACCOUNT_COLUMNS, astuple(account), strict=True))
-        if self._cipher is not None:
-            for column in _TOKEN_COLUMNS:
-                values[column] = self._cipher.encrypt(values[column])
+        values = tuple(self._encrypt(c, getattr(account, c)) for c in columns)
+
+        def run() -> int:
+            with self._transaction() as conn:
+                version = int(conn.execute(sql, values).fetchone()[0])
+                self._bump(conn, "accounts")
+                return version
+
         try:
-            await self._run(self._write(sql, tuple(values.values()), durable=True))
+            account.token_version = await self._run(run)
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"another account already has the email {account.email}") from exc
+
+    async def update_account(
+        self, account_id: str, changes: Mapping[str, Any], *, expect_token_version: int | None = None
+    ) -> int | None:
+        unknown = set(changes) - set(_ACCOUNT_COLUMNS) | ({"id", "token_version"} & set(changes))
+        if unknown:
+            raise ValueError(f"not writable account fields: {', '.join(sorted(unknown))}")
+        tokens = bool(TOKEN_FIELDS & set(changes))
+        assignments = [f"{c}=?" for c in changes] + (["token_version = token_version + 1"] if tokens else [])
+        values = tuple(self._encrypt(c, v) for c, v in changes.items())
+
+        def run() -> int | None:
+            with self._transaction() as conn:
+                row = conn.execute("SELECT token_version FROM accounts WHERE id=?", (account_id,)).fetchone()
+                if row is None or (expect_token_version is not None and row[0] != expect_token_version):
+                    return None
+                if not assignments:
+                    return int(row[0])
+                version = conn.execute(
+                    f"UPDATE accounts SET {', '.join(assignments)} WHERE id=? RETURNING token_version",
+                    (*values, account_id),
+                ).fetchone()[0]
+                self._bump(conn, "accounts")
+                return int(version)
+
+        try:
+            return await self._run(run)
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"another account already has the email {changes.get('email')}") from exc
 
     async def delete_account(self, account_id: str) -> None:
         def run() -> None:
@@ -382,8 +452,49 @@ class SQLiteStore:
                 for table in ("accounts", "cooldowns", "bindings", "catalogs"):
                     column = "id" if table == "accounts" else "account_id"
                     conn.execute(f"DELETE FROM {table} WHERE {column}=?", (account_id,))
+                self._bump(conn, "accounts", "cooldowns", "bindings_reset", "catalogs")
 
         await self._run(run)
+
+    # -- leases and requests in flight ------------------------------------------------------------
+
+    async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        def run() -> bool:
+            now = time.time()
+            with self._transaction(durable=False) as conn:
+                row = conn.execute("SELECT holder, expires_at FROM leases WHERE name=?", (name,)).fetchone()
+                if row is not None and row[0] != holder and row[1] > now:
+                    return False
+                conn.execute(
+                    "INSERT OR REPLACE INTO leases (name, holder, expires_at) VALUES (?, ?, ?)",
+                    (name, holder, now + ttl),
+                )
+                return True
+
+        return await self._run(run)
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._run(self._write("DELETE FROM leases WHERE name=? AND holder=?", (name, holder)))
+
+    async def publish_in_flight(self, worker: str, counts: Mapping[str, int], ttl: float) -> dict[str, int]:
+        data = orjson.dumps({k: v for k, v in counts.items() if v > 0})
+
+        def run() -> dict[str, int]:
+            now = time.time()
+            with self._transaction(durable=False) as conn:
+                conn.execute("DELETE FROM in_flight WHERE expires_at <= ?", (now,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO in_flight (worker, counts, expires_at) VALUES (?, ?, ?)",
+                    (worker, data, now + ttl),
+                )
+                rows = conn.execute("SELECT counts FROM in_flight WHERE worker != ?", (worker,)).fetchall()
+            totals: dict[str, int] = {}
+            for (blob,) in rows:
+                for account_id, count in orjson.loads(blob).items():
+                    totals[account_id] = totals.get(account_id, 0) + int(count)
+            return totals
+
+        return await self._run(run)
 
     # -- cooldowns --------------------------------------------------------------------------------
 
@@ -401,20 +512,27 @@ class SQLiteStore:
             self._write(
                 "INSERT OR REPLACE INTO cooldowns (account_id, model, until, reason, message) VALUES (?, ?, ?, ?, ?)",
                 astuple(cooldown),
+                areas=("cooldowns",),
             )
         )
 
     async def clear_cooldowns(self, account_id: str | None = None) -> None:
         if account_id is None:
-            await self._run(self._write("DELETE FROM cooldowns"))
+            await self._run(self._write("DELETE FROM cooldowns", areas=("cooldowns",)))
         else:
-            await self._run(self._write("DELETE FROM cooldowns WHERE account_id=?", (account_id,)))
+            await self._run(
+                self._write("DELETE FROM cooldowns WHERE account_id=?", (account_id,), areas=("cooldowns",))
+            )
 
     # -- bindings ---------------------------------------------------------------------------------
 
-    async def list_bindings(self) -> dict[str, str]:
+    async def list_bindings(self, since: float = 0.0) -> dict[str, str]:
         rows = await self._run(
-            self._read("SELECT session_key, account_id FROM bindings ORDER BY updated_at, session_key")
+            self._read(
+                "SELECT session_key, account_id FROM bindings WHERE updated_at >= ? "
+                "ORDER BY updated_at, session_key",
+                (since,),
+            )
         )
         return {key: account_id for key, account_id in rows}
 
@@ -442,14 +560,19 @@ class SQLiteStore:
             self._write(
                 "INSERT OR REPLACE INTO bindings (session_key, account_id, updated_at) VALUES (?, ?, ?)",
                 (session_key, account_id, time.time()),
+                areas=("bindings",),
             )
         )
 
     async def clear_bindings(self, account_id: str | None = None) -> None:
         if account_id is None:
-            await self._run(self._write("DELETE FROM bindings"))
+            await self._run(self._write("DELETE FROM bindings", areas=("bindings_reset",)))
         else:
-            await self._run(self._write("DELETE FROM bindings WHERE account_id=?", (account_id,)))
+            await self._run(
+                self._write(
+                    "DELETE FROM bindings WHERE account_id=?", (account_id,), areas=("bindings_reset",)
+                )
+            )
 
     # -- model catalogs ---------------------------------------------------------------------------
 
@@ -470,8 +593,18 @@ class SQLiteStore:
                     catalog.fetched_at,
                     orjson.dumps(catalog.summary),
                 ),
+                areas=("catalogs",),
             )
         )
+
+    # -- shared live settings ---------------------------------------------------------------------
+
+    async def shared_settings(self) -> dict[str, Any]:
+        """One AGW_HOME shares its config.toml: nothing more to share here."""
+        return {}
+
+    async def save_shared_settings(self, values: Mapping[str, Any]) -> None:
+        raise NotImplementedError("one AGW_HOME shares its config.toml; shared settings need Redis")
 
     # -- request log ------------------------------------------------------------------------------
 

@@ -160,7 +160,10 @@ class AdminApi:
         now = time.time()
         view = account.public_dict()
         view["client"] = state.pool.oauth.profiles.name_of(account.oauth_client_id)
-        view["in_flight"] = scheduler.in_flight.get(account.id, 0)
+        # every process's (workers, other hosts), as last published
+        view["in_flight"] = scheduler.in_flight.get(account.id, 0) + scheduler.others_in_flight.get(
+            account.id, 0
+        )
         view["cooldowns"] = [
             {"model": c.model, "until": c.until, "reason": c.reason, "message": c.message}
             for (account_id, _), c in sorted(scheduler.cooldowns.items())
@@ -316,8 +319,7 @@ class AdminApi:
         proxy_url = account.proxy_url
         if "proxy_url" in body:
             proxy_url = _proxy_url(body["proxy_url"], account.proxy_url)
-        account.label, account.priority, account.proxy_url = label, priority, proxy_url
-        await self._state(request).pool.save(account)
+        await self._state(request).pool.update(account, label=label, priority=priority, proxy_url=proxy_url)
         return _json(self._account_view(request, account))
 
     async def enable(self, request: Request) -> Response:

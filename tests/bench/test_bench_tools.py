@@ -182,7 +182,9 @@ def live(tmp_path: Path, port: int, events: int) -> dict[str, Any]:
 def test_live_streams_are_paced_stamped_and_checked(upstream: int, tmp_path: Path) -> None:
     good = live(tmp_path, upstream, 5)
     assert good["errors"] == good["non2xx"] == good["bad_body"] == 0
-    assert good["completed"] > 0 and good["events"] >= 5 * good["completed"]
+    # Events are counted inside the window: each of the 3 streams running when it opened may complete in it
+    # with up to 4 of its 5 events received before it.
+    assert good["completed"] > 0 and good["events"] >= 5 * good["completed"] - 3 * 4
     assert 0 <= good["delay_p50_ms"] <= good["delay_max_ms"] < 1000
     wrong = live(tmp_path, upstream, 4)  # a stream with another number of events is counted as bad
     assert wrong["bad_body"] > 0 and wrong["completed"] == 0

@@ -1,9 +1,11 @@
-"""The store contract runs against both backends: ``store`` is an open store, ``other_store()`` opens
-another one on the same data (another process on the same AGW_HOME, or another host on the same Redis)."""
+"""The store backends the contract tests run against: SQLite and Redis (a real ``redis-server``).
+``open_store()`` opens one more store on the same shared state (another process of the pool, as far as
+the store can tell: the same SQLite file, or the same Redis with its own local copy, as on another host).
+``store`` is one open store and ``stores()`` opens more, closed at the end of the test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -13,40 +15,29 @@ from antigravity_gateway.store.base import Store
 from antigravity_gateway.store.redis import RedisStore
 from antigravity_gateway.store.sqlite import SQLiteStore
 
-OpenStore = Callable[[], "AsyncIterator[Store]"]
+StoreOpener = Callable[[], Store]
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_maker(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[], Store]:
-    """Makes unopened stores on the test's data: the same SQLite file, or the same Redis (each with its
-    own local copy, as on another host)."""
-    made = [0]
-
-    def make() -> Store:
-        made[0] += 1
-        if backend == "sqlite":
-            return SQLiteStore(tmp_path / "gateway.db")
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreOpener]:
+    if request.param == "sqlite":
+        yield lambda: SQLiteStore(tmp_path / "gateway.db")
+    else:
         url = request.getfixturevalue("redis_url")
-        return RedisStore(url, local=SQLiteStore(tmp_path / f"host{made[0]}" / "gateway.db"))
-
-    return make
+        hosts = iter(range(1, 1000))
+        yield lambda: RedisStore(url, local=SQLiteStore(tmp_path / f"host{next(hosts)}" / "gateway.db"))
 
 
 @pytest.fixture
-async def stores(store_maker: Callable[[], Store]) -> AsyncIterator[Callable[[], object]]:
+async def stores(open_store: StoreOpener) -> AsyncIterator[Callable[[], Awaitable[Store]]]:
     async with AsyncExitStack() as stack:
 
         async def open_one() -> Store:
-            return await stack.enter_async_context(store_maker())  # type: ignore[arg-type]
+            return await stack.enter_async_context(open_store())  # type: ignore[arg-type]
 
         yield open_one
 
 
 @pytest.fixture
-async def store(stores: Callable[[], object]) -> Store:
-    return await stores()  # type: ignore[misc, no-any-return]
+async def store(stores: Callable[[], Awaitable[Store]]) -> Store:
+    return await stores()

@@ -1,0 +1,139 @@
+"""Issue 10's opening case: two ``agw serve`` on one AGW_HOME (and a CLI command beside them), with
+refresh-token rotation and 2-second access tokens, under traffic on both.
+
+Before, the two processes refreshed on every request, sent refresh tokens the other one had already
+replaced, and one of them failed every request. Now a refresh is single-flight across processes, no
+refresh token is ever sent twice, nothing is disabled and both serve every request."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from antigravity_gateway.emulator import Emulator, EmulatorServer, Fault
+from tests.conftest import emulator_env, make_account
+from tests.served import serve
+
+TRAFFIC_SECONDS = 6.0
+TTL = 2
+
+
+def _agw(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "antigravity_gateway", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer) -> dict[str, str]:
+    for name in ("alice", "bob"):
+        emulator.add_account(
+            make_account(f"{name}@example.com", rotate_refresh_token=True, access_token_ttl=TTL)
+        )
+    values = {**os.environ, **emulator_env(emulator_server, tmp_path / "home")}
+    for name in ("alice", "bob"):
+        added = _agw(values, "accounts", "add", "--refresh-token", f"1//{name}")
+        assert added.returncode == 0, added.stdout + added.stderr
+    return values
+
+
+def test_two_gateways_on_one_home_share_refreshes_and_never_reuse_a_refresh_token(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    emulator.clear_requests()
+    statuses: Counter[tuple[int, int]] = Counter()
+    lock = threading.Lock()
+    with serve(env) as first, serve(env) as second:
+        bases = [first.base, second.base]
+        stop = time.monotonic() + TRAFFIC_SECONDS
+
+        def traffic(worker: int) -> None:
+            with httpx.Client(timeout=30) as client:
+                i = 0
+                while time.monotonic() < stop:
+                    which = (worker + i) % 2
+                    answer = client.post(
+                        f"{bases[which]}/v1beta/models/gemini-2.5-flash:generateContent",
+                        json={"contents": [{"role": "user", "parts": [{"text": f"question {worker}-{i}"}]}]},
+                    )
+                    with lock:
+                        statuses[which, answer.status_code] += 1
+                    i += 1
+
+        with ThreadPoolExecutor(6) as pool:
+            runs = [pool.submit(traffic, w) for w in range(6)]
+            # A CLI command that refreshes every account, while both gateways serve.
+            quota = _agw(env, "accounts", "quota", "--refresh", "--json")
+            for run in runs:
+                run.result()
+        assert quota.returncode == 0, quota.stdout + quota.stderr
+        listed = json.loads(_agw(env, "accounts", "list", "--json").stdout)
+
+    assert {status for (_, status) in statuses} == {200}, statuses
+    assert statuses[0, 200] > 20 and statuses[1, 200] > 20, statuses  # both processes served
+
+    token_calls = [r for r in emulator.requests if r.method == "token"]
+    sent = [r.body["refresh_token"] for r in token_calls]
+    assert [t for t, n in Counter(sent).items() if n > 1] == [], "a refresh token was sent twice"
+    assert all(r.status == 200 for r in token_calls), [r.status for r in token_calls]
+    # 2 accounts, 2-second tokens refreshed a quarter of their life before expiry: about one refresh per
+    # account per 1.5 s, shared by both gateways and the CLI (before: one per request, thousands).
+    assert 2 <= len(token_calls) <= 2 * (TRAFFIC_SECONDS / 1.5 + 3), len(token_calls)
+    assert sorted(a["status"] for a in listed) == ["enabled", "enabled"], listed
+
+
+def test_a_cooldown_seen_by_one_gateway_keeps_the_other_away(env: dict[str, str], emulator: Emulator) -> None:
+    model = "gemini-2.5-pro"
+    url = f"/v1beta/models/{model}:generateContent"
+    ask = {"contents": [{"role": "user", "parts": [{"text": "spend the quota"}]}]}
+    with serve(env) as first, serve(env) as second:
+        for email in ("alice@example.com", "bob@example.com"):
+            emulator.add_fault(Fault.rate_limited("60s", model=model, account=email, times=1))
+        # Both accounts answer 429 on the first gateway: both cool down for a minute, for that model.
+        answer = httpx.post(first.base + url, json=ask, timeout=30)
+        assert answer.status_code == 429, answer.text
+        deadline = time.monotonic() + 5
+        while True:  # the second gateway learns both cooldowns from the shared store
+            accounts = httpx.get(f"{second.base}/api/accounts", timeout=10).json()
+            cooling = {a["email"] for a in accounts for c in a["cooldowns"] if c["model"] == model}
+            if cooling == {"alice@example.com", "bob@example.com"}:
+                break
+            assert time.monotonic() < deadline, accounts
+        emulator.clear_requests()
+        answer = httpx.post(second.base + url, json=ask, timeout=30)
+        assert answer.status_code == 429 and "cooling down" in answer.text, answer.text
+        assert [r.method for r in emulator.requests if r.endpoint != "oauth"] == []  # Google was spared
+        other = httpx.post(second.base + url.replace(model, "gemini-2.5-flash"), json=ask, timeout=30)
+        assert other.status_code == 200  # another model is not affected
+
+
+def test_a_conversation_stays_on_its_account_across_gateways(env: dict[str, str], emulator: Emulator) -> None:
+    url = "/v1beta/models/gemini-2.5-flash:generateContent"
+    with serve(env) as first, serve(env) as second:
+        served: dict[str, list[str]] = {}
+        for n in range(6):
+            emulator.clear_requests()
+            conversation = [{"role": "user", "parts": [{"text": f"conversation {n} begins here"}]}]
+            for base in (first.base, second.base, first.base):
+                answer = httpx.post(base + url, json={"contents": conversation}, timeout=30)
+                assert answer.status_code == 200, answer.text
+                reply = answer.json()["candidates"][0]["content"]
+                conversation = [*conversation, reply, {"role": "user", "parts": [{"text": "and then?"}]}]
+            generated = [r for r in emulator.requests if r.method == "generateContent"]
+            served[f"conversation {n}"] = [str(r.account_email) for r in generated]
+        assert all(len(set(emails)) == 1 and len(emails) == 3 for emails in served.values()), served
+        assert {emails[0] for emails in served.values()} == {"alice@example.com", "bob@example.com"}, served
