@@ -21,8 +21,8 @@ from antigravity_gateway.cli.base import fail, main, open_pool, run_async
 from antigravity_gateway.config_file import update_config
 from antigravity_gateway.port import bind_error
 from antigravity_gateway.settings import Settings, load_settings
+from antigravity_gateway.store import open_store
 from antigravity_gateway.store.base import Account
-from antigravity_gateway.store.sqlite import SQLiteStore
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -48,7 +48,7 @@ def _settings(**overrides: Any) -> Settings:
 
 
 async def _usable_accounts(settings: Settings) -> int:
-    async with SQLiteStore(settings.db_path) as store:
+    async with open_store(settings) as store:
         return sum(1 for a in await store.list_accounts() if a.usable)
 
 
