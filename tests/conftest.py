@@ -26,8 +26,8 @@ from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.emulator import Emulator, EmulatorAccount, EmulatorServer
 from antigravity_gateway.server import uvicorn_config
 from antigravity_gateway.settings import Settings
+from antigravity_gateway.store import open_store
 from antigravity_gateway.store.base import Account
-from antigravity_gateway.store.sqlite import store_for
 from antigravity_gateway.upstream.client import UpstreamClient
 from tests.redis_server import RedisServer
 
@@ -123,7 +123,7 @@ async def add_accounts(
 ) -> list[Account]:
     """Add accounts the way ``agw accounts add`` does (refresh, email, project, models)."""
     added = []
-    async with store_for(settings) as store, UpstreamClient(settings) as http:
+    async with open_store(settings) as store, UpstreamClient(settings) as http:
         pool = AccountPool(settings, store, http)
         await pool.load()
         for token in refresh_tokens:

@@ -610,7 +610,9 @@ class RedisStore:
                 return True
             await self._open_secrets()  # a flushed Redis lost the salt and key check too
             if not await self._do(lambda: self._r.scard(self._key("accounts"))):
-                added = await self._add_local(await self._local_accounts())
+                # Versions above any a process may hold in memory from Redis's previous life: every
+                # process adopts the seeded tokens (pool.sync takes only newer ones).
+                added = await self._add_local(await self._local_accounts(), version=int(time.time() * 1000))
                 if added:
                     logger.warning(
                         "Redis at %s holds no pool (restarted without persistence, or flushed): seeded "
@@ -635,11 +637,12 @@ class RedisStore:
         finally:
             await self.release_lease("seed", self._holder)
 
-    async def _add_local(self, accounts: list[Account]) -> int:
-        """Insert the accounts Redis does not have (by id and by email); return how many."""
+    async def _add_local(self, accounts: list[Account], *, version: int = 0) -> int:
+        """Insert the accounts Redis does not have (by id and by email), with a ``token_version`` above
+        ``version``; return how many."""
         added = 0
         for account in accounts:
-            if await self._save(account, only_new=True) > 0:
+            if await self._save(dataclasses.replace(account, token_version=version), only_new=True) > 0:
                 added += 1
         return added
 
