@@ -153,19 +153,43 @@ def test_a_429_on_one_host_keeps_the_other_away_from_that_account_for_that_model
 
 
 def test_a_conversation_stays_on_its_account_across_hosts(hosts: Hosts, emulator: Emulator) -> None:
+    def served_by(base: str, conversation: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+        emulator.clear_requests()
+        answer = httpx.post(base + FLASH, json={"contents": conversation}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        (generated,) = [r for r in emulator.requests if r.method == "generateContent"]
+        reply = answer.json()["candidates"][0]["content"]
+        return str(generated.account_email), [
+            *conversation,
+            reply,
+            {"role": "user", "parts": [{"text": "more"}]},
+        ]
+
     with serve(hosts(0)) as first, serve(hosts(1)) as second:
-        served: dict[int, list[str]] = {}
-        for n in range(6):
-            emulator.clear_requests()
-            conversation = _ask(f"conversation {n} begins here")["contents"]
-            for base in (first.base, second.base, first.base, second.base):
-                answer = httpx.post(base + FLASH, json={"contents": conversation}, timeout=30)
-                assert answer.status_code == 200, answer.text
-                reply = answer.json()["candidates"][0]["content"]
-                conversation = [*conversation, reply, {"role": "user", "parts": [{"text": "and then?"}]}]
-            served[n] = [str(r.account_email) for r in emulator.requests if r.method == "generateContent"]
-        assert all(len(set(emails)) == 1 and len(emails) == 4 for emails in served.values()), served
-        assert {emails[0] for emails in served.values()} == {"alice@example.com", "bob@example.com"}, served
+        conversations = {}
+        for n in range(3):
+            email, conversation = served_by(first.base, _ask(f"conversation {n} begins here")["contents"])
+            conversations[n] = (email, conversation)
+        # Now make the other host prefer another account: the conversations must stay where they are.
+        bound = {email for email, _ in conversations.values()}
+        accounts = httpx.get(f"{first.base}/api/accounts", timeout=10).json()
+        preferred = next(a for a in accounts if a["email"] not in bound or len(bound) > 1)
+        patched = httpx.patch(
+            f"{first.base}/api/accounts/{preferred['id']}", json={"priority": 10}, timeout=10
+        )
+        assert patched.status_code == 200, patched.text
+        _until(
+            lambda: any(
+                a["id"] == preferred["id"] and a["priority"] == 10
+                for a in httpx.get(f"{second.base}/api/accounts", timeout=10).json()
+            ),
+            what="the priority reaches the second host",
+        )
+        assert served_by(second.base, _ask("a new conversation")["contents"])[0] == preferred["email"]
+        for n, (email, conversation) in conversations.items():
+            for base in (second.base, first.base, second.base):
+                served, conversation = served_by(base, conversation)
+                assert served == email, (n, base)
 
 
 def test_a_live_setting_changed_on_one_host_applies_on_the_other(hosts: Hosts) -> None:
