@@ -29,6 +29,7 @@ from antigravity_gateway.config_file import apply_shared_settings, reload_live, 
 from antigravity_gateway.core.pipeline import Pipeline
 from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import GatewayError, NotFound, StoreUnavailable
+from antigravity_gateway.metrics import Metrics
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store import open_store, store_health
 from antigravity_gateway.store.request_log import RequestLogger, current_record
@@ -39,6 +40,7 @@ from antigravity_gateway.web.admin_api import AdminApi
 from antigravity_gateway.web.auth import AuthMiddleware
 from antigravity_gateway.web.body import LargeBodies
 from antigravity_gateway.web.dialect import dialect_for, error_response
+from antigravity_gateway.web.metrics import routes as metrics_routes
 from antigravity_gateway.web.request_log import RequestLogMiddleware
 from antigravity_gateway.web.security import SecurityMiddleware
 from antigravity_gateway.web.throttle import Throttle
@@ -117,8 +119,8 @@ def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 def build_routes(admin: AdminApi) -> list[BaseRoute]:
-    """The client APIs first (routes are matched in order and they carry the traffic), then health,
-    the admin API and the dashboard under their own mounts."""
+    """The client APIs first (routes are matched in order and they carry the traffic), then health and
+    metrics, the admin API and the dashboard under their own mounts."""
     routes: list[BaseRoute] = []
     routes += gemini_routes.routes()
     routes += anthropic_routes.routes()
@@ -128,6 +130,7 @@ def build_routes(admin: AdminApi) -> list[BaseRoute]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/health", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *metrics_routes(),
         Route("/", root, methods=["GET"]),
         Mount("/api", routes=[Route("/hello", claude_hello, methods=["GET", "HEAD"]), *admin.routes()]),
     ]
@@ -152,6 +155,9 @@ def build_app(settings: Settings) -> Starlette:
             await catalog.load()
             scheduler = Scheduler(pool, catalog)
             await scheduler.load()
+            app.state.metrics = Metrics(pool, scheduler, catalog)
+            pool.on_refresh = app.state.metrics.token_refreshed
+            log.observe = app.state.metrics.observe
             app.state.settings = settings
             app.state.pool = pool
             app.state.catalog = catalog
@@ -193,6 +199,7 @@ def build_app(settings: Settings) -> Starlette:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await scheduler.drain()
+                app.state.metrics.fold()  # the last requests' counts, for the other workers' scrapes
 
     admin = AdminApi()
     key_throttle = Throttle()

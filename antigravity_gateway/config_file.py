@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Store
@@ -83,7 +83,7 @@ def update_config(path: Path, changes: dict[str, Any]) -> dict[str, Any]:
             if value is None:
                 data.pop(key, None)
             else:
-                data[key] = value
+                data[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
         write_config(path, data)
     return data
 
@@ -93,6 +93,7 @@ LIVE_KEYS = frozenset(
     {
         "api_key",
         "admin_password",
+        "metrics_token",
         "auth_mode",
         "model_mapping",
         "scheduling_mode",

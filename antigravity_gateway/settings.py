@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     quota_protection: float = Field(default=0.0, ge=0, le=100)
 
     admin_password: str = ""
+    metrics_token: SecretStr = SecretStr("")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -4,22 +4,30 @@
 it from the redirect: either the loopback callback (the browser comes back to us) or what the user
 pastes — the redirected URL or the bare code — which is how it works over SSH, in a container or for
 a gateway on another machine. ``state`` is checked; a flow expires after ten minutes.
+
+Pending flows are kept in the store (:meth:`Store.put_record`), so Google's redirect may reach any
+worker or host of the pool, not only the one that started the login; a flow is taken exactly once.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import secrets
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import orjson
+
 from antigravity_gateway.accounts.oauth import OAuth
 from antigravity_gateway.errors import InvalidRequest, OAuthError
+from antigravity_gateway.store.base import Store
 
 FLOW_TTL = 600.0
 MAX_FLOWS = 100  # pending logins kept at once; the oldest is forgotten first
+_KIND = "login"
 
 
 @dataclass(slots=True, frozen=True)
@@ -55,17 +63,16 @@ def parse_response(response: str) -> tuple[str, str | None]:
 
 
 class LoginFlows:
-    def __init__(self, oauth: OAuth) -> None:
+    def __init__(self, oauth: OAuth, store: Store) -> None:
         self.oauth = oauth
-        self._flows: dict[str, LoginFlow] = {}
+        self.store = store
 
-    def start(self, redirect_uri: str, *, login_hint: str = "", client: str = "") -> LoginFlow:
+    async def start(self, redirect_uri: str, *, login_hint: str = "", client: str = "") -> LoginFlow:
         """A new login through ``client`` (a profile name or a custom client's label; default: the
         default profile), with that profile's scopes."""
         profiles = self.oauth.profiles
         profile = profiles.get(client) if client else profiles.default
         now = time.time()
-        self._flows = {k: f for k, f in self._flows.items() if now - f.created < FLOW_TTL}
         state = secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(48)
         params = {
@@ -84,21 +91,26 @@ class LoginFlows:
             params["login_hint"] = login_hint
         url = f"{self.oauth.settings.oauth_auth_url}?{urlencode(params)}"
         flow = LoginFlow(state, verifier, redirect_uri, profile.client_id, url, now)
-        self._flows[state] = flow
-        while len(self._flows) > MAX_FLOWS:
-            del self._flows[next(iter(self._flows))]
+        await self.store.put_record(
+            _KIND, state, orjson.dumps(dataclasses.asdict(flow)), ttl=FLOW_TTL, max_records=MAX_FLOWS
+        )
         return flow
 
-    def take(self, state: str | None) -> LoginFlow:
+    async def pending(self) -> list[str]:
+        """The states of the pending flows, the oldest first."""
+        return list(await self.store.list_records(_KIND))
+
+    async def take(self, state: str | None) -> LoginFlow:
         """The pending flow for ``state`` (exactly once). A bare pasted code needs exactly one pending flow."""
         if state is None:
-            if len(self._flows) != 1:
+            pending = await self.pending()
+            if len(pending) != 1:
                 raise InvalidRequest("paste the whole redirected URL (it carries the state of the login)")
-            state = next(iter(self._flows))
-        flow = self._flows.pop(state, None)
-        if flow is None or time.time() - flow.created > FLOW_TTL:
+            state = pending[0]
+        data = await self.store.take_record(_KIND, state) if state else None
+        if data is None:
             raise InvalidRequest("unknown or expired login (state mismatch); start the login again")
-        return flow
+        return LoginFlow(**orjson.loads(data))
 
     async def refresh_token_for(self, flow: LoginFlow, code: str) -> str:
         """Exchange the code for tokens; return the refresh token."""

@@ -232,7 +232,7 @@ class AccountPool:
                     "account %s: refresh token replaced while it was refused; using the new one",
                     account.email,
                 )
-                return await self._refresh_held(account)
+                return account.access_token if self.fresh(account) else await self._refresh_held(account)
             logger.warning("account %s: refresh token refused (invalid_grant); disabling it", account.email)
             await self.set_status(
                 account, "invalid_grant", f"{exc.message}; log in again or re-add the account"

@@ -253,9 +253,9 @@ def accounts_login(no_browser: bool, port: int, login_hint: str, client: str) ->
 
     async def run() -> Account:
         async with open_pool(settings) as pool:
-            flows = LoginFlows(pool.oauth)
+            flows = LoginFlows(pool.oauth, pool.store)
             async with loopback_receiver(port) as (redirect_uri, received):
-                flow = flows.start(redirect_uri, login_hint=login_hint, client=client)
+                flow = await flows.start(redirect_uri, login_hint=login_hint, client=client)
                 click.echo("Open this link in a browser and allow access:\n")
                 click.echo(f"  {flow.url}\n")
                 if not no_browser and _has_browser():
@@ -266,7 +266,7 @@ def accounts_login(no_browser: bool, port: int, login_hint: str, client: str) ->
                 )
                 response = await _first_of(received, _read_line("Redirected URL or code: "))
             code, state = parse_response(response)
-            taken = flows.take(state or flow.state)
+            taken = await flows.take(state or flow.state)
             token = await flows.refresh_token_for(taken, code)
             account = await pool.add(token, client=taken.client_id)
             with contextlib.suppress(GatewayError, UpstreamHTTPError):

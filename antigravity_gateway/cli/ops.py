@@ -24,7 +24,7 @@ from antigravity_gateway.store.base import RequestQuery, RequestRecord, Store
 from antigravity_gateway.upstream.proxies import redact
 
 SECRET_SETTINGS = frozenset(
-    {"api_key", "admin_password", "oauth_client_secret", "oauth_clients", "secret_key"}
+    {"api_key", "admin_password", "metrics_token", "oauth_client_secret", "oauth_clients", "secret_key"}
 )
 
 

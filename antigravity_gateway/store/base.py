@@ -313,6 +313,25 @@ class Store(Protocol):
 
     async def save_catalog(self, catalog: Catalog) -> None: ...
 
+    # -- short-lived records: dashboard sessions, logins in progress -------------------------------
+
+    async def put_record(self, kind: str, key: str, value: bytes, *, ttl: float, max_records: int) -> None:
+        """Keep ``value`` under (``kind``, ``key``) for ``ttl`` seconds; past ``max_records`` of that kind,
+        the oldest go first."""
+
+    async def get_record(self, kind: str, key: str) -> bytes | None:
+        """The value, or ``None`` when there is none or it expired."""
+
+    async def take_record(self, kind: str, key: str) -> bytes | None:
+        """The value, removed in the same step: two processes taking it get it once between them."""
+
+    async def list_records(self, kind: str) -> dict[str, bytes]:
+        """Every live record of ``kind``, the oldest first."""
+        ...
+
+    async def delete_records(self, kind: str, key: str | None = None) -> None:
+        """Remove one record, or every record of ``kind``."""
+
     # -- live settings shared between hosts -------------------------------------------------------
 
     async def shared_settings(self) -> dict[str, Any]:

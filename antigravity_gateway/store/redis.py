@@ -25,6 +25,9 @@ Keys, under ``redis_prefix`` (``P``, default ``agw:``)::
     P workers               zset   worker -> expiry (index of the inflight hashes)
     P settings              hash   live setting -> JSON value (api_key, admin_password encrypted with
                                    a secret key)
+    P rec:<kind>:<key>      string a short-lived record (dashboard session, login in progress), base64,
+                                   encrypted with a secret key, with a PX expiry
+    P recs:<kind>           zset   the record keys of a kind by creation (order, ``max_records``)
 
 Account writes are Lua scripts, atomic: ``save_account`` (email uniqueness, ``token_version`` bump),
 ``update_account`` (existence check, so a removed account never comes back; the ``token_version`` check
@@ -53,6 +56,7 @@ reports every area (a full reload).
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import logging
@@ -312,6 +316,54 @@ if removed > 0 then redis.call('HINCRBY', ARGV[1] .. 'changes', 'bindings_reset'
 return removed
 """
 
+# ARGV: prefix, kind, key, value, ttl ms, max records, now
+_PUT_RECORD = """
+local p, kind, key = ARGV[1], ARGV[2], ARGV[3]
+local index = p .. 'recs:' .. kind
+redis.call('SET', p .. 'rec:' .. kind .. ':' .. key, ARGV[4], 'PX', ARGV[5])
+redis.call('ZADD', index, ARGV[7], key)
+local extra = redis.call('ZCARD', index) - tonumber(ARGV[6])
+if extra > 0 then
+  for _, k in ipairs(redis.call('ZRANGE', index, 0, extra - 1)) do redis.call('DEL', p .. 'rec:' .. kind .. ':' .. k) end
+  redis.call('ZREMRANGEBYRANK', index, 0, extra - 1)
+end
+return 1
+"""
+
+# ARGV: prefix, kind: the live records, the oldest first (the index forgets the expired ones)
+_LIST_RECORDS = """
+local p, kind = ARGV[1], ARGV[2]
+local index = p .. 'recs:' .. kind
+local out = {}
+for _, k in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+  local v = redis.call('GET', p .. 'rec:' .. kind .. ':' .. k)
+  if v then
+    out[#out + 1] = k
+    out[#out + 1] = v
+  else
+    redis.call('ZREM', index, k)
+  end
+end
+return out
+"""
+
+# ARGV: prefix, kind, key ('' for every record of the kind); take: ARGV[4] == '1' returns the value
+_DELETE_RECORDS = """
+local p, kind, key = ARGV[1], ARGV[2], ARGV[3]
+local index = p .. 'recs:' .. kind
+if key == '' then
+  for _, k in ipairs(redis.call('ZRANGE', index, 0, -1)) do redis.call('DEL', p .. 'rec:' .. kind .. ':' .. k) end
+  redis.call('DEL', index)
+  return false
+end
+local name = p .. 'rec:' .. kind .. ':' .. key
+local value = false
+if ARGV[4] == '1' then value = redis.call('GET', name) end
+redis.call('DEL', name)
+redis.call('ZREM', index, key)
+return value
+"""
+
 # ARGV: prefix, account id ('' for every account)
 _CLEAR_BINDINGS = """
 local h, z = ARGV[1] .. 'bindings', ARGV[1] .. 'binding_at'
@@ -406,6 +458,9 @@ class RedisStore:
                     "list_bindings": _LIST_BINDINGS,
                     "prune_bindings": _PRUNE_BINDINGS,
                     "clear_bindings": _CLEAR_BINDINGS,
+                    "put_record": _PUT_RECORD,
+                    "list_records": _LIST_RECORDS,
+                    "delete_records": _DELETE_RECORDS,
                 }.items()
             }
             try:
@@ -938,6 +993,42 @@ class RedisStore:
                 await pipe.execute()
 
         await self._keep(("catalog", catalog.account_id), write)
+
+    # -- short-lived records ----------------------------------------------------------------------
+
+    def _seal(self, value: bytes) -> str:
+        text = base64.b64encode(value).decode("ascii")
+        return self._cipher.encrypt(text) if self._cipher is not None else text
+
+    def _unseal(self, text: str | None) -> bytes | None:
+        if text is None:
+            return None
+        return base64.b64decode(self._decrypt(text))
+
+    async def put_record(self, kind: str, key: str, value: bytes, *, ttl: float, max_records: int) -> None:
+        sealed, ms = self._seal(value), str(max(1, int(ttl * 1000)))
+        await self._do(
+            lambda: self._script(
+                "put_record", kind, key, sealed, ms, str(max(1, max_records)), repr(time.time())
+            )
+        )
+
+    async def get_record(self, kind: str, key: str) -> bytes | None:
+        value = await self._do(lambda: self._r.get(self._key("rec:", kind, ":", key)))
+        return self._unseal(cast(str | None, value))
+
+    async def take_record(self, kind: str, key: str) -> bytes | None:
+        return self._unseal(await self._do(lambda: self._script("delete_records", kind, key, "1")))
+
+    async def list_records(self, kind: str) -> dict[str, bytes]:
+        reply = await self._do(lambda: self._script("list_records", kind))
+        return {
+            key: base64.b64decode(self._decrypt(value))
+            for key, value in zip(reply[::2], reply[1::2], strict=True)
+        }
+
+    async def delete_records(self, kind: str, key: str | None = None) -> None:
+        await self._do(lambda: self._script("delete_records", kind, key or "", "0"))
 
     # -- shared live settings ---------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 A request's record is created by the web layer (``web/request_log.py``) and reachable from anywhere
 in the request through :data:`current_record`; the pipeline fills in the account, the upstream model
 and the tokens. :class:`RequestLogger` buffers finished records in memory and a background task writes
-them in one transaction per batch; it also prunes old records (by age and by count).
+them in one transaction per batch; it also prunes old records (by age and by count). Its ``observe``
+hook (the metrics) sees every finished record, also one dropped because the buffer is full.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -49,6 +51,8 @@ class RequestLogger:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.observe: Callable[[RequestRecord], None] | None = None
+        self._observe_failed = False
 
     async def __aenter__(self) -> RequestLogger:
         self._task = asyncio.create_task(self._run(), name="agw-request-log")
@@ -62,6 +66,13 @@ class RequestLogger:
         await self.flush()
 
     def submit(self, record: RequestRecord) -> None:
+        if self.observe is not None:
+            try:
+                self.observe(record)
+            except Exception:
+                if not self._observe_failed:  # once: a broken hook would otherwise log every request
+                    self._observe_failed = True
+                    logger.exception("could not observe a request for the metrics")
         if len(self._pending) >= MAX_PENDING:
             self.dropped += 1
             return

@@ -74,6 +74,10 @@ CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS versions (area TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, expires_at REAL NOT NULL,
+    created_at REAL NOT NULL, PRIMARY KEY (kind, key)
+);
 CREATE TABLE IF NOT EXISTS in_flight (worker TEXT PRIMARY KEY, counts BLOB NOT NULL, expires_at REAL NOT NULL);
 """
 
@@ -596,6 +600,59 @@ class SQLiteStore:
                 areas=("catalogs",),
             )
         )
+
+    # -- short-lived records ----------------------------------------------------------------------
+
+    async def put_record(self, kind: str, key: str, value: bytes, *, ttl: float, max_records: int) -> None:
+        def run() -> None:
+            now = time.time()
+            with self._transaction(durable=False) as conn:
+                conn.execute("DELETE FROM records WHERE kind=? AND expires_at <= ?", (kind, now))
+                conn.execute(
+                    "INSERT OR REPLACE INTO records (kind, key, value, expires_at, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (kind, key, value, now + ttl, now),
+                )
+                conn.execute(
+                    "DELETE FROM records WHERE kind=? AND rowid NOT IN "
+                    "(SELECT rowid FROM records WHERE kind=? ORDER BY created_at DESC, rowid DESC LIMIT ?)",
+                    (kind, kind, max_records),
+                )
+
+        await self._run(run)
+
+    async def get_record(self, kind: str, key: str) -> bytes | None:
+        rows = await self._run(
+            self._read(
+                "SELECT value FROM records WHERE kind=? AND key=? AND expires_at > ?",
+                (kind, key, time.time()),
+            )
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    async def take_record(self, kind: str, key: str) -> bytes | None:
+        def run() -> bytes | None:
+            with self._transaction(durable=False) as conn:
+                row = conn.execute(
+                    "DELETE FROM records WHERE kind=? AND key=? RETURNING value, expires_at", (kind, key)
+                ).fetchone()
+            return bytes(row[0]) if row is not None and row[1] > time.time() else None
+
+        return await self._run(run)
+
+    async def list_records(self, kind: str) -> dict[str, bytes]:
+        rows = await self._run(
+            self._read(
+                "SELECT key, value FROM records WHERE kind=? AND expires_at > ? ORDER BY created_at, rowid",
+                (kind, time.time()),
+            )
+        )
+        return {key: bytes(value) for key, value in rows}
+
+    async def delete_records(self, kind: str, key: str | None = None) -> None:
+        if key is None:
+            await self._run(self._write("DELETE FROM records WHERE kind=?", (kind,)))
+        else:
+            await self._run(self._write("DELETE FROM records WHERE kind=? AND key=?", (kind, key)))
 
     # -- shared live settings ---------------------------------------------------------------------
 

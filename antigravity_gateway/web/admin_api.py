@@ -38,7 +38,7 @@ from antigravity_gateway.diagnosis import diagnose, report
 from antigravity_gateway.errors import AccountError, GatewayError, InvalidRequest, NotFound, StoreUnavailable
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store import store_health
-from antigravity_gateway.store.base import Account, RequestQuery
+from antigravity_gateway.store.base import Account, RequestQuery, Store
 from antigravity_gateway.upstream.client import UpstreamHTTPError
 from antigravity_gateway.upstream.proxies import check_url, health_target, redact
 from antigravity_gateway.web.body import read_admin_json
@@ -95,7 +95,7 @@ class AdminApi:
     def _password(settings: Settings) -> str:
         return settings.admin_password
 
-    def _authorized(self, request: Request, settings: Settings) -> Response | None:
+    async def _authorized(self, request: Request, settings: Settings) -> Response | None:
         password = self._password(settings)
         if not password:
             if settings.exposed:
@@ -106,7 +106,7 @@ class AdminApi:
                     403,
                 )
             return None
-        if self.sessions.valid(request.cookies.get(COOKIE, ""), password):
+        if await self.sessions.valid(self._store(request), request.cookies.get(COOKIE, ""), password):
             return None
         authorization = request.headers.get("authorization", "")
         if authorization[:7].lower() == "bearer ":
@@ -121,11 +121,16 @@ class AdminApi:
             return _error("wrong admin password", 401)
         return _error("log in to the dashboard first (admin password)", 401)
 
-    def _open_session(self, request: Request, response: Response, password: str) -> None:
+    @staticmethod
+    def _store(request: Request) -> Store:
+        store: Store = request.app.state.pool.store
+        return store
+
+    async def _open_session(self, request: Request, response: Response, password: str) -> None:
         settings: Settings = self._state(request).settings
         response.set_cookie(
             COOKIE,
-            self.sessions.open(password),
+            await self.sessions.open(self._store(request), password),
             max_age=SESSION_SECONDS,
             httponly=True,
             samesite="strict",
@@ -135,7 +140,7 @@ class AdminApi:
 
     def guarded(self, handler: Handler) -> Handler:
         async def run(request: Request) -> Response:
-            denied = self._authorized(request, self._state(request).settings)
+            denied = await self._authorized(request, self._state(request).settings)
             if denied is not None:
                 return denied
             try:
@@ -185,7 +190,9 @@ class AdminApi:
         password = self._password(settings)
         return _json(
             {
-                "authenticated": self.sessions.valid(request.cookies.get(COOKIE, ""), password)
+                "authenticated": await self.sessions.valid(
+                    self._store(request), request.cookies.get(COOKIE, ""), password
+                )
                 if password
                 else not settings.exposed,
                 "password_required": bool(password),
@@ -198,7 +205,7 @@ class AdminApi:
         body = await self._body(request)
         password = self._password(settings)
         if not password:
-            return self._authorized(request, settings) or _json({"ok": True})
+            return await self._authorized(request, settings) or _json({"ok": True})
         address = client_ip(request.scope, settings)
         if wait := self.throttle.wait(address):
             return _too_many(wait)
@@ -209,11 +216,11 @@ class AdminApi:
             return _error("wrong password", 401)
         self.throttle.success(address)
         response = _json({"ok": True})
-        self._open_session(request, response, password)
+        await self._open_session(request, response, password)
         return response
 
     async def logout(self, request: Request) -> Response:
-        self.sessions.close(request.cookies.get(COOKIE, ""))
+        await self.sessions.close(self._store(request), request.cookies.get(COOKIE, ""))
         response = _json({"ok": True})
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
         return response
@@ -388,7 +395,7 @@ class AdminApi:
         state = self._state(request)
         flows: LoginFlows | None = getattr(state, "login_flows", None)
         if flows is None:
-            flows = LoginFlows(state.pool.oauth)
+            flows = LoginFlows(state.pool.oauth, state.pool.store)
             state.login_flows = flows
         return flows
 
@@ -405,7 +412,7 @@ class AdminApi:
     async def oauth_start(self, request: Request) -> Response:
         body = await self._body(request)
         redirect = str(_public_url(request, request.url_for("oauth_callback")))
-        flow = self._flows(request).start(
+        flow = await self._flows(request).start(
             redirect, login_hint=str(body.get("login_hint") or ""), client=str(body.get("client") or "")
         )
         return _json({"url": flow.url, "state": flow.state, "redirect_uri": redirect})
@@ -415,7 +422,7 @@ class AdminApi:
         if error := request.query_params.get("error"):
             return HTMLResponse(_page(f"Google refused the login: {error}."), status_code=400)
         try:
-            flow = self._flows(request).take(request.query_params.get("state") or "")
+            flow = await self._flows(request).take(request.query_params.get("state") or "")
             token = await self._flows(request).refresh_token_for(flow, request.query_params.get("code", ""))
             account = await state.pool.add(token, client=flow.client_id)
         except (GatewayError, UpstreamHTTPError) as exc:
@@ -429,7 +436,7 @@ class AdminApi:
         body = await self._body(request)
         code, pasted_state = parse_response(str(body.get("response") or ""))
         flows = self._flows(request)
-        flow = flows.take(pasted_state or str(body.get("state") or "") or None)
+        flow = await flows.take(pasted_state or str(body.get("state") or "") or None)
         token = await flows.refresh_token_for(flow, code)
         account = await state.pool.add(token, client=flow.client_id)
         await _refresh_quietly(state.catalog, account)
@@ -468,7 +475,7 @@ class AdminApi:
             body["warning"] = warning
         response = _json(body)
         if values.get("admin_password"):
-            self._open_session(request, response, settings.admin_password)  # the other sessions end
+            await self._open_session(request, response, settings.admin_password)  # the other sessions end
         return response
 
     async def new_api_key(self, request: Request) -> Response:

@@ -21,9 +21,10 @@ from antigravity_gateway.web.peer import client_ip
 from antigravity_gateway.web.throttle import Throttle
 
 _HEALTH_PATHS = frozenset({"/healthz", "/health", "/readyz"})
-# The dashboard and its admin API have their own login; Claude Code's connectivity probe is harmless.
+# The dashboard, its admin API and /metrics have their own login; Claude Code's connectivity probe is
+# harmless.
 _OPEN_PREFIXES = ("/api/hello",)
-_ADMIN_PREFIXES = ("/api/", "/ui")
+_ADMIN_PREFIXES = ("/api/", "/ui", "/metrics")
 
 
 def client_key(headers: Headers, query_string: bytes) -> str:

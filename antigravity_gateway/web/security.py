@@ -7,8 +7,9 @@ page are refused here, before any work is done (see docs/security.md):
   not exposed to the network, only loopback names (``localhost``, ``*.localhost``, 127.0.0.0/8,
   ``[::1]``) and ``allowed_hosts`` are accepted; once exposed, any ``Host`` unless ``allowed_hosts`` is set;
 - a foreign ``Origin`` (a cross-site request, whose effects happen even when the page cannot read the
-  answer): refused on the admin API and the dashboard always (only the gateway's own pages may use them),
-  and on the client APIs whenever they need no client key (there ``cors_origins`` are allowed too).
+  answer): refused on the admin API, ``/metrics`` and the dashboard always (only the gateway's own pages
+  may use them), and on the client APIs whenever they need no client key (there ``cors_origins`` are
+  allowed too).
   Requests without ``Origin`` (SDKs, curl, CLIs) are not affected.
 
 CORS preflights are answered for allowed origins only. State-changing admin requests must carry a JSON
@@ -59,7 +60,7 @@ EXPOSED_HEADERS = (
 ALLOWED_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
 PREFLIGHT_MAX_AGE = "600"
 
-_ADMIN_PREFIXES = ("/api/", "/ui")
+_ADMIN_PREFIXES = ("/api/", "/ui", "/metrics")  # /metrics: protected like the admin API
 _OPEN_PATHS = frozenset({"/api/hello"})
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}

@@ -122,3 +122,27 @@ async def test_a_crashed_lease_holder_delays_a_refresh_only_until_its_lease_expi
         waited = loop.time() - started
         assert token == account.access_token and 0.3 <= waited < 3.0, waited
         assert _token_calls(emulator) == [first]
+
+
+async def test_a_refused_refresh_token_replaced_meanwhile_does_not_disable_the_account(
+    settings: Settings, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user adds the account again (a new refresh token; Google revokes the old one on rotation) while
+    a refresh with the old token is on its way: the refusal is not the account's fault."""
+    async with process(settings) as serving, process(settings) as cli:
+        account = serving.find("alice@example.com")
+        old, stale = account.refresh_token, account.access_token
+        refresh = serving.oauth.refresh
+
+        async def relogin_first(token: str, *args: Any, **kwargs: Any) -> Grant:
+            if token == old:
+                await cli.add(old)  # rotates: Google forgets `old`, the store gets the new token
+            return await refresh(token, *args, **kwargs)
+
+        monkeypatch.setattr(serving.oauth, "refresh", relogin_first)
+        token = await serving.access_token(account, stale=stale)
+        assert token != stale and account.status == "enabled"
+        refused = [r for r in emulator.requests if r.method == "token" and r.body["refresh_token"] == old]
+        assert [r.status for r in refused] == [200, 400]  # the re-add's refresh, then this one's: refused
+        (stored,) = await cli.store.list_accounts()
+        assert stored.status == "enabled" and stored.refresh_token == account.refresh_token != old

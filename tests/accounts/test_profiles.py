@@ -265,8 +265,9 @@ def test_the_default_login_link_is_googles_with_the_antigravity_client(tmp_path:
     settings = _settings(tmp_path)  # nothing configured at all
 
     async def link() -> str:
-        async with UpstreamClient(settings) as http:
-            return LoginFlows(OAuth(settings, http)).start("http://127.0.0.1:1/oauth2callback").url
+        async with UpstreamClient(settings) as http, SQLiteStore(settings.db_path) as store:
+            flow = await LoginFlows(OAuth(settings, http), store).start("http://127.0.0.1:1/oauth2callback")
+            return flow.url
 
     url = asyncio.run(link())
     assert url.startswith("https://accounts.google.com/o/oauth2/v2/auth?")

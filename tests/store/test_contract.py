@@ -241,3 +241,32 @@ async def test_catalogs_round_trip(store: Store, stores: OpenStore) -> None:
         Catalog("a1", {"models": {"m": {"quota": 0.5}}}, 12.5, {"five_hour": 0.2}),
         Catalog("a2", {"models": {}}, 13.0, {}),
     ]
+
+
+async def test_short_lived_records(store: Store, stores: OpenStore) -> None:
+    other = await stores()
+    await store.put_record("session", "s1", b"\x00one\xff", ttl=60, max_records=3)
+    await store.put_record("session", "s2", b"two", ttl=60, max_records=3)
+    await store.put_record("login", "s1", b"a login", ttl=60, max_records=3)  # another kind
+    assert await other.get_record("session", "s1") == b"\x00one\xff"
+    assert await other.list_records("session") == {"s1": b"\x00one\xff", "s2": b"two"}
+    assert list(await other.list_records("session")) == ["s1", "s2"]  # the oldest first
+    for n in (3, 4):  # past max_records the oldest go
+        await store.put_record("session", f"s{n}", b"x", ttl=60, max_records=3)
+    assert list(await other.list_records("session")) == ["s2", "s3", "s4"]
+    assert await other.get_record("session", "s1") is None
+    # taken once between two processes
+    assert await other.take_record("session", "s2") == b"two"
+    assert await store.take_record("session", "s2") is None
+    await store.delete_records("session", "s3")
+    assert list(await other.list_records("session")) == ["s4"]
+    await store.delete_records("session")
+    assert await other.list_records("session") == {}
+    assert await other.get_record("login", "s1") == b"a login"
+    await store.put_record("login", "short", b"y", ttl=0.05, max_records=10)
+    await _until(lambda: _gone(other, "login", "short"))
+    assert list(await other.list_records("login")) == ["s1"]
+
+
+async def _gone(store: Store, kind: str, key: str) -> bool:
+    return await store.get_record(kind, key) is None and await store.take_record(kind, "nothing") is None

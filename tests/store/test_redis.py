@@ -225,3 +225,13 @@ async def test_outage_degrades_flags_and_reconciles(
         assert [x.id for x in await other.list_accounts()] == [a.id]
         assert [(c.account_id, c.model) for c in await other.list_cooldowns()] == [(a.id, "m")]
         assert await other.list_bindings() == {"conv": a.id}
+
+
+async def test_records_are_encrypted_with_a_key(redis_url: str, tmp_path: Path) -> None:
+    async with _store(redis_url, tmp_path / "h1", key=KEY) as store:
+        await store.put_record("login", "state", b"pkce-verifier-secret", ttl=60, max_records=10)
+        raw = sync_redis.Redis.from_url(redis_url, decode_responses=True)
+        value = raw.get("agw:rec:login:state")
+        raw.close()
+        assert value.startswith(PREFIX) and "pkce" not in value
+        assert await store.take_record("login", "state") == b"pkce-verifier-secret"

@@ -14,10 +14,11 @@ import httpx2 as httpx
 import pytest
 from click.testing import CliRunner
 
-from antigravity_gateway.accounts.login import LoginFlows
+from antigravity_gateway.accounts.login import LoginFlow, LoginFlows
 from antigravity_gateway.accounts.oauth import OAuth
 from antigravity_gateway.cli import main
 from antigravity_gateway.emulator import Emulator, EmulatorServer
+from antigravity_gateway.store.sqlite import SQLiteStore
 from antigravity_gateway.upstream.client import UpstreamClient
 from tests.conftest import (
     Gateway,
@@ -106,16 +107,21 @@ def test_the_login_code_exchange_goes_through_the_proxy(
     proxy = proxy_factory("socks5")
     emulator.add_account(make_account("alice@example.com"))
     settings = make_settings(tmp_path / "home", emulator_server, upstream_proxy=proxy.url("socks5h"))
-    flows = LoginFlows(OAuth(settings, UpstreamClient(settings)))
-    flow = flows.start("http://127.0.0.1:9/callback", login_hint="alice@example.com")
+
+    async def start() -> LoginFlow:
+        async with SQLiteStore(settings.db_path) as store:
+            flows = LoginFlows(OAuth(settings, UpstreamClient(settings)), store)
+            return await flows.start("http://127.0.0.1:9/callback", login_hint="alice@example.com")
+
+    flow = asyncio.run(start())
     with httpx.Client(follow_redirects=False) as browser:  # the user's browser: Google's consent page
         consent = browser.get(flow.url)
     code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
     emulator.clear_requests()
 
     async def exchange() -> str:
-        async with flows.oauth.http:
-            return await flows.refresh_token_for(flow, code)
+        async with SQLiteStore(settings.db_path) as store, UpstreamClient(settings) as http:
+            return await LoginFlows(OAuth(settings, http), store).refresh_token_for(flow, code)
 
     assert asyncio.run(exchange())
     (request,) = emulator.requests
