@@ -23,6 +23,7 @@ from antigravity_gateway.port import bind_error
 from antigravity_gateway.settings import Settings, load_settings
 from antigravity_gateway.store import open_store
 from antigravity_gateway.store.base import Account
+from antigravity_gateway.upstream.proxies import redact
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -63,10 +64,15 @@ def serve(host: str | None, port: int | None) -> None:
     if problem := port_problem(settings.bind_host, settings.port):
         fail(problem)
     base = f"http://{settings.host if not settings.allow_lan else settings.bind_host}:{settings.port}"
+    usable = run_async(_usable_accounts(settings))  # a store that cannot open is one line, before the banner
     click.echo(f"Antigravity Gateway {__version__} on {base} (home {settings.home}); dashboard: {base}/ui")
+    if settings.redis_url:
+        click.echo(
+            f"pool shared through Redis at {redact(settings.redis_url)} (keys {settings.redis_prefix}*)"
+        )
     for warning in posture_warnings(settings):
         click.echo(f"warning: {warning}")
-    if run_async(_usable_accounts(settings)) == 0:
+    if usable == 0:
         click.echo(
             "warning: no usable account yet: every request will fail until you add one with "
             "`agw accounts login`, `agw accounts add --refresh-token 1//...` or the dashboard "
