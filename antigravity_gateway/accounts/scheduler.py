@@ -113,6 +113,24 @@ class Scheduler:
             del self.bindings[oldest]
             self._bound_at.pop(oldest, None)
 
+    async def recall(self, session_key: str | None) -> None:
+        """Before choosing for a conversation this process has not bound: the store may know its account
+        (another worker or host served it a moment ago, before the change reached this process)."""
+        if (
+            session_key is None
+            or session_key in self.bindings
+            or self.pool.settings.scheduling_mode == "performance"
+        ):
+            return
+        try:
+            account_id = await self.pool.store.get_binding(session_key)
+        except Exception as exc:  # the store unreachable: choose without it
+            logger.debug("conversation binding not read from the store: %s", exc)
+            return
+        if account_id is not None and session_key not in self.bindings:
+            self.bindings[session_key] = account_id
+            self._bound_at[session_key] = time.time()
+
     async def share_in_flight(self) -> None:
         """Publish this process's requests in flight per account (when they changed, and at least every
         :data:`IN_FLIGHT_REPUBLISH`) and read the other processes' (``performance`` mode counts both)."""
@@ -126,11 +144,12 @@ class Scheduler:
         )
         self._published = (counts, now)
 
-    def _persist(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _persist(self, coro: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         self._writes += 1
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def drain(self) -> None:
         """Wait for pending store writes (called at shutdown and by tests)."""
@@ -235,21 +254,31 @@ class Scheduler:
         account.last_used_at = now
         return account
 
-    def succeeded(self, session_key: str | None, account: Account) -> None:
+    async def succeeded(self, session_key: str | None, account: Account) -> None:
         """A request of the conversation ``session_key`` was served by ``account``: keep it there
-        (not in ``performance`` mode, nor on the ``fixed`` account, which need no binding)."""
+        (not in ``performance`` mode, nor on the ``fixed`` account, which need no binding). A new binding
+        is in the store before the answer goes out, so the conversation's next request finds it on any
+        worker or host; a renewal is written in the background."""
         settings = self.pool.settings
         if session_key is None or settings.scheduling_mode == "performance":
             return
         if settings.scheduling_mode == "fixed" and settings.fixed_account in (account.id, account.email):
             return
-        self.bind(session_key, account)
+        written = self.bind(session_key, account)
+        if written is not None:
+            try:
+                await written
+            except Exception as exc:  # the store unreachable: the binding holds in this process
+                logger.warning("conversation binding not saved: %s", exc)
 
-    def bind(self, session_key: str, account: Account) -> None:
+    def bind(self, session_key: str, account: Account) -> asyncio.Future[None] | None:
+        """Bind the conversation to the account. Returns the store write of a new binding (renewals are
+        not waited for)."""
         now = time.time()
-        if self.bindings.get(session_key) == account.id:
+        new = self.bindings.get(session_key) != account.id
+        if not new:
             if now - self._bound_at.get(session_key, 0.0) < BINDING_REFRESH:
-                return  # renewed (and moved to the young end) at most once per BINDING_REFRESH
+                return None  # renewed (and moved to the young end) at most once per BINDING_REFRESH
             self.bindings[session_key] = self.bindings.pop(session_key)
         else:
             self.bindings.pop(session_key, None)
@@ -259,9 +288,10 @@ class Scheduler:
             oldest = next(iter(self.bindings))
             del self.bindings[oldest]
             self._bound_at.pop(oldest, None)
-        self._persist(self.pool.store.save_binding(session_key, account.id))
+        written = self._persist(self.pool.store.save_binding(session_key, account.id))
         if now >= self._next_prune:
             self.prune_bindings(now)
+        return written if new else None
 
     def prune_bindings(self, now: float | None = None) -> None:
         """Drop bindings unused for :data:`BINDING_MAX_AGE`, here and in the store (which also keeps at

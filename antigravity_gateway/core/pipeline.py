@@ -306,6 +306,7 @@ class Pipeline:
         refreshed: set[str] = set()
         last: GatewayError | None = None
         waited = 0.0
+        await self.scheduler.recall(session_key)
         while served.attempts < self.settings.max_attempts:
             wait = self.scheduler.bound_wait(model, session_key)
             if wait > 0 and waited + wait <= self.settings.cache_first_max_wait:
@@ -337,7 +338,7 @@ class Pipeline:
                     result = await attempt(account, token, project)
                 finally:
                     attempt_deadline.close()
-                self.scheduler.succeeded(session_key, account)
+                await self.scheduler.succeeded(session_key, account)
                 if account.status != "enabled":  # set aside for a while, and it works again
                     with contextlib.suppress(StoreUnavailable):  # served: written at the next change
                         await self.pool.set_status(account, "enabled")

@@ -299,6 +299,9 @@ class Store(Protocol):
         least recently bound first."""
         ...
 
+    async def get_binding(self, session_key: str) -> str | None:
+        """The account id the conversation is bound to, if any."""
+
     async def prune_bindings(self, *, older_than: float, max_rows: int) -> int:
         """Delete bindings last written before ``older_than`` and all but the newest ``max_rows``."""
         ...

@@ -540,6 +540,12 @@ class SQLiteStore:
         )
         return {key: account_id for key, account_id in rows}
 
+    async def get_binding(self, session_key: str) -> str | None:
+        rows = await self._run(
+            self._read("SELECT account_id FROM bindings WHERE session_key=?", (session_key,))
+        )
+        return str(rows[0][0]) if rows else None
+
     async def prune_bindings(self, *, older_than: float, max_rows: int) -> int:
         def run() -> int:
             assert self._conn is not None
