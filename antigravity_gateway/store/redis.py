@@ -299,6 +299,14 @@ end
 return out
 """
 
+# ARGV: prefix, conversation key, account id, now (one command: a new conversation waits for it)
+_SAVE_BINDING = """
+redis.call('HSET', ARGV[1] .. 'bindings', ARGV[2], ARGV[3])
+redis.call('ZADD', ARGV[1] .. 'binding_at', ARGV[4], ARGV[2])
+redis.call('HINCRBY', ARGV[1] .. 'changes', 'bindings', 1)
+return 1
+"""
+
 # ARGV: prefix, older than, max rows
 _PRUNE_BINDINGS = """
 local h, z = ARGV[1] .. 'bindings', ARGV[1] .. 'binding_at'
@@ -457,6 +465,7 @@ class RedisStore:
                     "clear_cooldowns": _CLEAR_COOLDOWNS,
                     "list_bindings": _LIST_BINDINGS,
                     "prune_bindings": _PRUNE_BINDINGS,
+                    "save_binding": _SAVE_BINDING,
                     "clear_bindings": _CLEAR_BINDINGS,
                     "put_record": _PUT_RECORD,
                     "list_records": _LIST_RECORDS,
@@ -521,8 +530,7 @@ class RedisStore:
         if self._down_since is not None and not probe and time.monotonic() < self._retry_at:
             raise self._unavailable()
         try:
-            async with asyncio.timeout(2 * self._timeout + 0.5):
-                result = await call()
+            result = await call()  # redis-py bounds the connect and each read by the socket timeouts
         except _UNREACHABLE as exc:
             self._retry_at = time.monotonic() + FAIL_FAST
             if self._down_since is None:
@@ -942,6 +950,10 @@ class RedisStore:
         reply = await self._do(lambda: self._script("list_bindings", repr(float(since))))
         return dict(zip(reply[::2], reply[1::2], strict=True))
 
+    async def get_binding(self, session_key: str) -> str | None:
+        account_id = await self._do(lambda: self._r.hget(self._key("bindings"), session_key))
+        return cast(str | None, account_id)
+
     async def prune_bindings(self, *, older_than: float, max_rows: int) -> int:
         try:
             return int(
@@ -954,11 +966,7 @@ class RedisStore:
 
     async def save_binding(self, session_key: str, account_id: str) -> None:
         async def write() -> None:
-            async with self._r.pipeline(transaction=True) as pipe:
-                pipe.hset(self._key("bindings"), session_key, account_id)
-                pipe.zadd(self._key("binding_at"), {session_key: time.time()})
-                pipe.hincrby(self._key("changes"), "bindings", 1)
-                await pipe.execute()
+            await self._script("save_binding", session_key, account_id, repr(time.time()))
 
         await self._keep(("binding_of", account_id, session_key), write)
 

@@ -198,8 +198,10 @@ async def test_bindings_since_order_and_pruning(store: Store) -> None:
     await store.save_binding("newest", "a1")
     assert await store.prune_bindings(older_than=0, max_rows=2) == 1
     assert await store.list_bindings() == {"old": "a2", "newest": "a1"}
+    assert (await store.get_binding("old"), await store.get_binding("mid")) == ("a2", None)
     await store.clear_bindings("a1")
     assert await store.list_bindings() == {"old": "a2"}
+    assert await store.get_binding("newest") is None
     await store.clear_bindings()
     assert await store.list_bindings() == {}
 
