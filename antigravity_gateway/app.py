@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
@@ -24,16 +25,16 @@ from antigravity_gateway import __version__
 from antigravity_gateway.accounts.catalog import ModelCatalog
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.accounts.scheduler import Scheduler
-from antigravity_gateway.config_file import reload_live
+from antigravity_gateway.config_file import apply_shared_settings, reload_live, share_settings
 from antigravity_gateway.core.pipeline import Pipeline
 from antigravity_gateway.core.signatures import ToolSignatures
-from antigravity_gateway.errors import GatewayError, NotFound
+from antigravity_gateway.errors import GatewayError, NotFound, StoreUnavailable
 from antigravity_gateway.keys.enforce import EXTEND_EVERY, Enforcer
 from antigravity_gateway.keys.table import KeyTable
 from antigravity_gateway.metrics import Metrics
 from antigravity_gateway.settings import Settings
+from antigravity_gateway.store import open_store, store_health
 from antigravity_gateway.store.request_log import RequestLogger, current_record
-from antigravity_gateway.store.sqlite import store_for
 from antigravity_gateway.upstream.client import UpstreamClient
 from antigravity_gateway.upstream.proxies import health_target
 from antigravity_gateway.web import anthropic_routes, dashboard, gemini_routes, models_routes, openai_routes
@@ -74,7 +75,9 @@ def _health(request: Request) -> dict[str, object]:
         "status": "ok",
         "ready": usable > 0,
         "version": __version__,
+        "host": request.app.state.hostname,
         "accounts": {"total": len(accounts), "usable": usable},
+        "store": store_health(pool.store),
     }
     if not usable:
         body["reason"] = (
@@ -141,7 +144,7 @@ def build_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with (
-            store_for(settings) as store,
+            open_store(settings) as store,
             UpstreamClient(settings) as http,
             RequestLogger(
                 store, keep_days=settings.request_log_days, max_rows=settings.request_log_max_rows
@@ -225,6 +228,7 @@ def build_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.admin = admin  # its login throttle and sessions
+    app.state.hostname = socket.gethostname()  # the request log and stats shown are this host's
     app.state.key_throttle = key_throttle
     app.state.keys = keys
     app.state.enforcer = enforcer
@@ -240,16 +244,21 @@ def _syncer(
     seen = [path.stat().st_mtime_ns if path.exists() else 0]
 
     async def sync() -> None:
-        areas = await pool.store.changes()
-        if "accounts" in areas:
-            await pool.sync()
-        if "catalogs" in areas:
-            await catalog.load()
-        if areas & {"cooldowns", "bindings", "bindings_reset"}:
-            await scheduler.load(areas)
-        if "keys" in areas:
-            await keys.load(pool.store)
-        await scheduler.share_in_flight()
+        try:
+            areas = await pool.store.changes()
+            if "accounts" in areas:
+                await pool.sync()
+            if "catalogs" in areas:
+                await catalog.load()
+            if areas & {"cooldowns", "bindings", "bindings_reset"}:
+                await scheduler.load(areas)
+            if "settings" in areas:
+                await apply_shared_settings(settings, pool.store)
+            if "keys" in areas:
+                await keys.load(pool.store)
+            await scheduler.share_in_flight()
+        except StoreUnavailable:
+            pass  # logged once by the store; its next answer reports every area again
         mtime = path.stat().st_mtime_ns if path.exists() else 0
         if mtime != seen[0]:
             seen[0] = mtime
@@ -260,6 +269,10 @@ def _syncer(
             else:
                 if changed:
                     logger.info("config.toml changed: applied %s", ", ".join(changed))
+                    try:
+                        await share_settings(settings, pool.store, changed)
+                    except StoreUnavailable as exc:
+                        logger.warning("config.toml: %s not shared with the other hosts: %s", changed, exc)
 
     return sync
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,10 @@ import tomli_w
 from pydantic import SecretStr, ValidationError
 
 from antigravity_gateway.settings import Settings
+from antigravity_gateway.store.base import Store
 from antigravity_gateway.store.sqlite import ensure_private_file
+
+logger = logging.getLogger(__name__)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -146,3 +150,31 @@ def reload_live(settings: Settings, path: Path) -> list[str]:
     changed = [k for k, v in values.items() if getattr(settings, k) != v]
     apply_live(settings, values)
     return changed
+
+
+async def apply_shared_settings(settings: Settings, store: Store) -> None:
+    """Apply the live settings another host shared (not those an ``AGW_*`` variable sets here)."""
+    shared = await store.shared_settings()
+    keys = {k: v for k, v in shared.items() if k in LIVE_KEYS and f"AGW_{k.upper()}" not in os.environ}
+    if not keys:
+        return
+    try:
+        values = validated(settings, keys)
+    except ValueError as exc:
+        logger.warning("shared settings not applied: %s", exc)
+        return
+    changed = [k for k, v in values.items() if getattr(settings, k) != v]
+    apply_live(settings, values)
+    if changed:
+        logger.info("shared settings changed: applied %s", ", ".join(sorted(changed)))
+
+
+async def share_settings(settings: Settings, store: Store, keys: Collection[str]) -> None:
+    """With Redis, give the other hosts this host's new values of the live ``keys`` (the dashboard, a
+    changed config.toml); they apply them within a second. Nothing to do on one AGW_HOME."""
+    keys = [k for k in keys if k in LIVE_KEYS]
+    if not settings.redis_url or not keys:
+        return
+    shared = await store.shared_settings()
+    shared.update({k: getattr(settings, k) for k in keys})
+    await store.save_shared_settings(shared)

@@ -18,6 +18,8 @@
     │                                 headers)
     ├── GatewayTimeout                504 request_timeout / attempt_timeout / a stalled upstream stream
     ├── Overloaded                    503 too many large bodies at once (retry_after set)
+    ├── StoreUnavailable              503 the shared store (Redis) cannot be reached: a token refresh,
+    │                                 an account change or a start that needs it (URL redacted)
     ├── UpstreamError                 the upstream answered with an error that is passed on
     │   ├── UpstreamUnavailable       network errors / 5xx on every endpoint
     │   │   └── ProxyFailed           502 an upstream proxy could not carry the call (named, password
@@ -135,6 +137,12 @@ class GatewayTimeout(GatewayError):
 
 
 class Overloaded(GatewayError):
+    status = 503
+
+
+class StoreUnavailable(GatewayError):
+    """The shared store (Redis) cannot be reached. The message names its URL without the password."""
+
     status = 503
 
 

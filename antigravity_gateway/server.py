@@ -12,7 +12,7 @@ import uvicorn
 from antigravity_gateway.app import build_app
 from antigravity_gateway.errors import GatewayError
 from antigravity_gateway.settings import Settings
-from antigravity_gateway.store.sqlite import store_for
+from antigravity_gateway.store import open_store
 from antigravity_gateway.web.http_protocol import protocol_class
 
 _SECRET_PATTERNS = [
@@ -77,7 +77,7 @@ def uvicorn_config(settings: Settings, **overrides: object) -> uvicorn.Config:
 
 
 async def _check_store(settings: Settings) -> None:
-    async with store_for(settings):
+    async with open_store(settings):
         pass
 
 

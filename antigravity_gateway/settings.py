@@ -11,6 +11,7 @@ import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -21,7 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from antigravity_gateway.upstream.proxies import check_url
+from antigravity_gateway.upstream.proxies import check_url, redact
 
 AuthMode = Literal["off", "strict", "all_except_health", "auto"]
 SchedulingMode = Literal["balance", "cache-first", "performance", "fixed"]
@@ -118,6 +119,8 @@ class Settings(BaseSettings):
     request_log_max_rows: int = Field(default=200_000, ge=100)
     debug_capture: bool = False
     secret_key: SecretStr = SecretStr("")
+    redis_url: str = ""
+    redis_prefix: str = Field(default="agw:", min_length=1, max_length=100)
     log_level: str = "INFO"
 
     @field_validator("upstream_endpoints", mode="before")
@@ -141,6 +144,17 @@ class Settings(BaseSettings):
         value = _split_csv(value)
         if isinstance(value, list):
             value = [check_url(str(v)) for v in value]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        value = value.strip()
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                f"{redact(value)!r} is not a Redis URL: write redis://[:password@]host:6379/0, rediss://... "
+                "(TLS) or unix:///path/to/redis.sock"
+            )
         return value
 
     @field_validator("oauth_profile")

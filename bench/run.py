@@ -15,7 +15,10 @@ What it starts (every process on 127.0.0.1, each in its own session, all stopped
 * two gateways (``agw serve``: uvicorn + uvloop + httptools, one process each) on CPU 1, one pointed at
   the emulator, one at the fast stand-in, each with its own ``AGW_HOME`` and the demo account;
 * the C load generator ``bench/loadgen.c`` (compiled with gcc at start): on CPU 0 next to the upstream
-  for gateway rows, on CPU 1 (the gateways are idle then) for direct rows.
+  for gateway rows, on CPU 1 (the gateways are idle then) for direct rows;
+* with ``--redis`` (the default when ``redis-server`` is installed): a ``redis-server`` on CPU 0 and a
+  third gateway on CPU 1 whose pool is in it (``AGW_REDIS_URL``), pointed at the fast stand-in, for the
+  non-streaming cells: the Redis backend's CPU per request next to the SQLite default's.
 
 Cells: JSON ``generateContent`` at 1 and ``--conns`` connections, SSE ``streamGenerateContent`` at 1 and
 ``--conns`` connections; each for gateway->emulator, direct->emulator, gateway->fast, direct->fast;
@@ -74,6 +77,7 @@ TARGET_TRANSLATED_RATIO = 1.5  # OpenAI / Anthropic CPU per event against the Ge
 TARGET_LIVE_STREAMS = 1000  # live streams on one core ...
 TARGET_LIVE_DELAY_MS = 50.0  # ... with no event delayed more than this ...
 TARGET_LIVE_RSS_MB = 150.0  # ... and the gateway's RSS at most this
+TARGET_REDIS_EXTRA = 0.20  # the Redis store costs at most this much more gateway CPU per request (issue 10)
 
 
 class BenchError(RuntimeError):
@@ -315,13 +319,14 @@ def agw_command() -> list[str]:
 
 
 def start_gateway(
-    procs: Processes, tmp: Path, label: str, upstream: str
+    procs: Processes, tmp: Path, label: str, upstream: str, extra_env: dict[str, str] | None = None
 ) -> tuple[int, subprocess.Popen[bytes]]:
     home = tmp / f"home-{label}"
     home.mkdir()
+    extra = extra_env or {}
     add = subprocess.run(
         [*agw_command(), "accounts", "add", "--refresh-token", DEMO_REFRESH_TOKEN],
-        env=gateway_env(home, upstream),
+        env=gateway_env(home, upstream) | extra,
         cwd=ROOT,
         capture_output=True,
         timeout=60,
@@ -335,7 +340,7 @@ def start_gateway(
         [*agw_command(), "serve"],
         cpu=GW_CPU,
         log=log,
-        env=gateway_env(home, upstream, port),
+        env=gateway_env(home, upstream, port) | extra,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -357,6 +362,23 @@ class Setup:
     notes: list[str]
     # live streams: API -> (port, raw request, end marker); "direct" is the stand-in itself
     live: dict[str, tuple[int, bytes, str]] = field(default_factory=dict)
+
+
+def start_redis(procs: Processes, tmp: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """A ``redis-server`` on CPU 0 (no persistence: the gateway's cost does not depend on it)."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = procs.start("redis-server", [*cmd, "--dir", str(tmp)], cpu=UP_CPU, log=tmp / "redis.log")
+    deadline = time.monotonic() + 30
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(16).startswith(b"+PONG"):
+                return f"redis://127.0.0.1:{port}/0", proc
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise BenchError(f"redis-server did not come up; log:\n{(tmp / 'redis.log').read_text()[-2000:]}")
+        time.sleep(0.05)
 
 
 def build_prompt(chars: int) -> str:
@@ -651,6 +673,41 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
             {"json": checks(d_json, None, 64) + wrapped_marker, "sse": checks(d_sse, n_events, 256)},
         ),
     ]
+    pids = {
+        "gateway-emulator": gw_emu.pid,
+        "gateway-fast": gw_fast.pid,
+        "emulator": emu.pid,
+        "fast": fast.pid,
+    }
+    if args.redis_row:
+        # 9. the same gateway with its pool in Redis (CPU 1), the server on CPU 0
+        redis_url, redis_proc = start_redis(procs, tmp)
+        gw_redis_port, gw_redis = start_gateway(
+            procs, tmp, "redis-fast", fast_url, {"AGW_REDIS_URL": redis_url}
+        )
+        verify_json(
+            expect_ok(
+                "gateway(Redis)->fast generateContent",
+                *_drop_headers(
+                    http_call(
+                        f"http://127.0.0.1:{gw_redis_port}", "POST", gw_path, client_body, client_headers
+                    )
+                ),
+            ),
+            expected_text,
+            False,
+            "gateway(Redis)->fast generateContent",
+        )
+        targets.append(
+            Target(
+                "gateway-redis",
+                "fast",
+                gw_redis_port,
+                {"json": raw_request(gw_redis_port, gw_path, client_body, client_headers)},
+                {"json": checks(gw_json, None, 64) + ["-m", '"candidates"']},
+            )
+        )
+        pids |= {"gateway-redis-fast": gw_redis.pid, "redis-server": redis_proc.pid}
     notes = [
         f"request: {len(client_body)} B client body, {len(upstream_body)} B wrapped upstream body; "
         f"answer {len(gw_json)} B (gateway) / {len(d_json)} B (wrapped); "
@@ -659,12 +716,6 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
         f"{translated['openai'][2]} events, {len(translated['openai'][1])} B; "
         f"as Anthropic messages: {translated['anthropic'][2]} events, {len(translated['anthropic'][1])} B",
     ]
-    pids = {
-        "gateway-emulator": gw_emu.pid,
-        "gateway-fast": gw_fast.pid,
-        "emulator": emu.pid,
-        "fast": fast.pid,
-    }
     live_prompt = "LIVE-STREAM: " + build_prompt(200)
     live = {
         "sse": (
@@ -778,8 +829,9 @@ def run_cell(
     req_file = tmp / f"req-{t.name}-{t.upstream}-{kind}.http"
     if not req_file.exists():
         req_file.write_bytes(t.requests[kind])
-    gw_pid = setup_.pids[f"gateway-{t.upstream}"] if t.name == "gateway" else None
-    cpu = UP_CPU if t.name == "gateway" else GW_CPU  # direct rows: the gateways' core is idle
+    gw_key = f"{t.name}-{t.upstream}"  # gateway-fast, gateway-redis-fast, ...
+    gw_pid = setup_.pids[gw_key] if t.name != "direct" else None
+    cpu = UP_CPU if t.name != "direct" else GW_CPU  # direct rows: the gateways' core is idle
     cmd = [
         *nice_prefix(nice),
         "taskset",
@@ -840,7 +892,7 @@ def run_cell(
         t.name,
         t.upstream,
         data,
-        used[f"gateway-{t.upstream}"] if gw_pid else None,
+        used[gw_key] if gw_pid else None,
         used[t.upstream],
         window,
         foreign,
@@ -1051,7 +1103,7 @@ def report(
     cells: dict[tuple[str, int, str, str], Cell] = {}
     keys = sorted(
         {(r.kind, r.conns, r.upstream, r.target) for r in results},
-        key=lambda k: (k[0] != "json", k[1], k[2] != "emulator", k[3] != "gateway"),
+        key=lambda k: (k[0] != "json", k[1], k[2] != "emulator", _TARGET_ORDER.get(k[3], 9)),
     )
     for key in keys:
         cells[key] = Cell([r for r in results if (r.kind, r.conns, r.upstream, r.target) == key])
@@ -1091,10 +1143,10 @@ def report(
         if kind != "json":
             continue
         direct = cells.get((kind, conns, upstream, "direct"))
-        ratio = f"{med(c.rps) / med(direct.rps):.2f}" if direct and target == "gateway" else "1"
-        added = f"+{med(c.p50) - med(direct.p50):.3f}" if direct and target == "gateway" else "—"
+        ratio = f"{med(c.rps) / med(direct.rps):.2f}" if direct and target != "direct" else "1"
+        added = f"+{med(c.p50) - med(direct.p50):.3f}" if direct and target != "direct" else "—"
         add(
-            f"| {conns} | {_up_label(upstream)} | {target} | {med(c.rps):,.0f} [{rng(c.rps, '{:,.0f}')}] | {ratio} "
+            f"| {conns} | {_up_label(upstream)} | {_TARGET_LABELS.get(target, target)} | {med(c.rps):,.0f} [{rng(c.rps, '{:,.0f}')}] | {ratio} "
             f"| {med(c.p50):.3f} [{rng(c.p50, '{:.3f}')}] | {med(c.p99):.3f} | {added} "
             f"| {cpu_cell(c.gw_us, c.gw_pct)} | {cpu_cell(c.up_us, c.up_pct)} | {c.failed}/{c.completed:,} "
             f"| {med(c.noise):.0f} |"
@@ -1172,6 +1224,18 @@ def report(
             )
     for line in stream_targets(cells, args, setup_.events):
         add(line)
+    for conns in (1, args.conns):
+        sqlite, redis = (
+            cells.get(("json", conns, "fast", "gateway")),
+            cells.get(("json", conns, "fast", "gateway-redis")),
+        )
+        if sqlite and redis and sqlite.gw_us and redis.gw_us:
+            extra = med(redis.gw_us) / med(sqlite.gw_us) - 1
+            add(
+                f"- Redis store: gateway CPU per request ≤ +{TARGET_REDIS_EXTRA:.0%} over SQLite, non-streaming, "
+                f"{conns} connection(s), fast stand-in: {med(redis.gw_us):,.0f} µs vs {med(sqlite.gw_us):,.0f} µs "
+                f"({extra:+.1%}) → {_verdict(extra <= TARGET_REDIS_EXTRA)}"
+            )
     add(
         f"- errors: {'none' if total_failed == 0 else f'{total_failed} FAILED ANSWERS: this run is not valid'} "
         "(every answer checked: status 200, body markers and length, event count)"
@@ -1182,6 +1246,10 @@ def report(
     add("")
     add(f"Reproduce: {command}")
     return "\n".join(lines)
+
+
+_TARGET_ORDER = {"gateway": 0, "gateway-redis": 1, "direct": 2}
+_TARGET_LABELS = {"gateway-redis": "gateway, Redis store"}
 
 
 def _verdict(ok: bool) -> str:
@@ -1327,6 +1395,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--live-warmup", type=float, default=4.0, help="live warm-up seconds (default 4)")
     p.add_argument("--live-duration", type=float, default=10.0, help="live measured seconds (default 10)")
     p.add_argument("--live-ramp", type=float, default=2.0, help="seconds over which live streams open")
+    p.add_argument(
+        "--redis",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="the Redis-backend row (a gateway whose pool is in a redis-server; non-streaming, fast stand-in); "
+        "auto: when redis-server is installed",
+    )
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, homes)")
     args = p.parse_args(argv)
@@ -1348,6 +1423,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.live_api_list = [a for a in args.live_apis.split(",") if a]
     if any(a not in STREAM_KINDS for a in args.live_api_list):
         p.error(f"--live-apis: unknown API in {args.live_apis!r}")
+    have_redis = bool(shutil.which("redis-server")) or Path("/usr/bin/redis-server").exists()
+    if args.redis == "yes" and not have_redis:
+        p.error("--redis yes: redis-server is not installed")
+    args.redis_row = (
+        args.redis != "no" and have_redis and "json" in args.kind_list and args.upstreams in ("both", "fast")
+    )
     if not args.kind_list and not args.live_counts:
         p.error("nothing to run: --kinds none needs --live")
     return args
@@ -1380,7 +1461,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loadgen = tmp / "loadgen"
         subprocess.run(["gcc", "-O2", "-o", str(loadgen), str(BENCH / "loadgen.c")], check=True, timeout=120)
-        print("starting the emulator, the fast stand-in and two gateways ...", file=sys.stderr)
+        print("starting the emulator, the fast stand-in and the gateways ...", file=sys.stderr)
         s = setup(procs, tmp, args)
         kinds = args.kind_list
         upstreams = ["emulator", "fast"] if args.upstreams == "both" else [args.upstreams]

@@ -27,9 +27,10 @@ from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.emulator import Emulator, EmulatorAccount, EmulatorServer
 from antigravity_gateway.server import uvicorn_config
 from antigravity_gateway.settings import Settings
+from antigravity_gateway.store import open_store
 from antigravity_gateway.store.base import Account
-from antigravity_gateway.store.sqlite import store_for
 from antigravity_gateway.upstream.client import UpstreamClient
+from tests.redis_server import RedisServer
 
 CLIENT_ID = "test-client.apps.example"
 CLIENT_SECRET = "test-secret"
@@ -123,7 +124,7 @@ async def add_accounts(
 ) -> list[Account]:
     """Add accounts the way ``agw accounts add`` does (refresh, email, project, models)."""
     added = []
-    async with store_for(settings) as store, UpstreamClient(settings) as http:
+    async with open_store(settings) as store, UpstreamClient(settings) as http:
         pool = AccountPool(settings, store, http)
         await pool.load()
         for token in refresh_tokens:
@@ -238,6 +239,41 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     if _tool_missing_in_ci(report):
         report.outcome = "failed"
     return report
+
+
+# -- Redis ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One ``redis-server`` for the session (tests use their own key prefix, see ``redis_url``)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    if redis_server.proc is None or redis_server.proc.poll() is not None:
+        redis_server.start()
+    redis_server.command("FLUSHALL")
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_factory(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
+    """Private ``redis-server`` instances for one test (to stop, kill and restart)."""
+    servers: list[RedisServer] = []
+
+    def start() -> RedisServer:
+        server = RedisServer(tmp_path / f"redis{len(servers)}").start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
 def add_key(gateway: Gateway, name: str, **options: Any) -> str:

@@ -57,3 +57,22 @@ def test_bad_values_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AGW_AUTH_MODE", "sometimes")
     with pytest.raises(ValueError, match="auth_mode"):
         load_settings()
+
+
+def test_redis_url_is_checked_and_never_shown_with_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from pydantic import ValidationError
+
+    from antigravity_gateway.cli import main
+
+    assert load_settings(redis_url=" redis://:pw@10.0.0.5:6379/0 ").redis_url == "redis://:pw@10.0.0.5:6379/0"
+    for url in ("rediss://u:pw@r.example:6380/1", "unix:///run/redis.sock"):
+        assert load_settings(redis_url=url).redis_url == url
+    with pytest.raises(ValidationError) as info:
+        load_settings(redis_url="http://:hunter2@10.0.0.5:6379")
+    message = info.value.errors()[0]["msg"]  # what `agw` prints (pydantic's own text repeats the input)
+    assert "not a Redis URL" in message and "hunter2" not in message
+    monkeypatch.setenv("AGW_REDIS_URL", "redis://:hunter2@10.0.0.5:6379/0")
+    shown = CliRunner().invoke(main, ["config", "show"]).output
+    assert 'redis_url = "redis://:***@10.0.0.5:6379/0"' in shown and "hunter2" not in shown
+    assert 'redis_prefix = "agw:"' in shown

@@ -371,7 +371,7 @@ def accounts_import(paths: tuple[Path, ...], sources: tuple[str, ...], dry_run: 
     new_clients = [c for c in plan.clients if all(c.id != o.id for o in settings.all_oauth_clients)]
     if dry_run:
         known: list[Account] = []
-        if settings.db_path.exists():
+        if settings.db_path.exists() or settings.redis_url:
 
             async def accounts_now() -> list[Account]:
                 async with open_pool(settings) as pool:
@@ -472,7 +472,7 @@ def accounts_priority(id_or_email: str, priority: int) -> None:
 
 def _no_account_without_data(settings: Settings, id_or_email: str) -> None:
     """Commands on one account, on a home without data: the account is not there (create nothing)."""
-    if not settings.db_path.exists():
+    if not settings.db_path.exists() and not settings.redis_url:
         fail(f"no account {id_or_email!r}: no data yet at {settings.db_path}")
 
 

@@ -16,7 +16,7 @@ from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.cli.table import clean
 from antigravity_gateway.errors import GatewayError
 from antigravity_gateway.settings import Settings
-from antigravity_gateway.store.sqlite import store_for
+from antigravity_gateway.store import open_store
 from antigravity_gateway.upstream.client import UpstreamClient, UpstreamHTTPError
 
 T = TypeVar("T")
@@ -30,7 +30,7 @@ def fail(message: str) -> NoReturn:
 def has_data(settings: Settings, *, as_json: bool = False, empty_json: str = "[]") -> bool:
     """For read-only commands: whether the store exists. When it does not, say so (JSON output gets an
     empty value, the sentence goes to stderr) and create nothing."""
-    if settings.db_path.exists():
+    if settings.db_path.exists() or settings.redis_url:
         return True
     if as_json:
         click.echo(empty_json)
@@ -62,7 +62,7 @@ def quiet_library_logs() -> Iterator[None]:
 
 @contextlib.asynccontextmanager
 async def open_pool(settings: Settings) -> AsyncIterator[AccountPool]:
-    async with store_for(settings) as store, UpstreamClient(settings) as http:
+    async with open_store(settings) as store, UpstreamClient(settings) as http:
         pool = AccountPool(settings, store, http)
         await pool.load()
         yield pool

@@ -23,9 +23,9 @@ from antigravity_gateway.diagnosis import (
     python_check,
     report,
 )
-from antigravity_gateway.errors import GatewayError
+from antigravity_gateway.errors import GatewayError, StoreUnavailable
 from antigravity_gateway.settings import Settings, default_home, load_settings
-from antigravity_gateway.store.sqlite import store_for
+from antigravity_gateway.store import open_store
 from antigravity_gateway.upstream.client import UpstreamClient
 
 MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
@@ -33,15 +33,20 @@ MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
 
 async def _run(settings: Settings) -> list[Check]:
     async with UpstreamClient(settings) as http:
-        if not settings.db_path.exists():
+        if not settings.db_path.exists() and not settings.redis_url:
             return await diagnose(settings, http, None, None)
         try:
-            async with store_for(settings) as store:
+            async with open_store(settings) as store:
                 pool = AccountPool(settings, store, http)
                 await pool.load()
                 catalog = ModelCatalog(pool)
                 await catalog.load()
                 return await diagnose(settings, http, pool, catalog)
+        except StoreUnavailable as exc:  # Redis cannot be reached
+            problem = Check(
+                "shared store", "fail", exc.message, "start Redis, or correct redis_url (AGW_REDIS_URL)"
+            )
+            return await diagnose(settings, http, None, None, store_problem=problem)
         except GatewayError as exc:  # the store cannot open (encrypted tokens, no or a wrong key)
             problem = Check(
                 "database",

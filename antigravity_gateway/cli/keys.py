@@ -18,8 +18,8 @@ from antigravity_gateway.cli.table import Column, clean, table
 from antigravity_gateway.keys import manage, parse
 from antigravity_gateway.keys.record import ApiKey, KeyUsage, utc_day
 from antigravity_gateway.settings import load_settings
+from antigravity_gateway.store import open_store
 from antigravity_gateway.store.base import Store
-from antigravity_gateway.store.sqlite import store_for
 
 T = TypeVar("T")
 
@@ -33,7 +33,7 @@ def _with_store(job: Callable[[Store], Awaitable[T]]) -> T:
     settings = load_settings()
 
     async def run() -> T:
-        async with store_for(settings) as store:
+        async with open_store(settings) as store:
             return await job(store)
 
     return run_async(run())

@@ -11,12 +11,12 @@ from antigravity_gateway.cli.base import has_data, main, run_async
 from antigravity_gateway.cli.table import Column, table
 from antigravity_gateway.core.models_map import BUILTIN_ALIASES
 from antigravity_gateway.settings import Settings, load_settings
-from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.store import open_store
 
 
 async def _catalog_models(settings: Settings) -> dict[str, list[str]]:
     """Model id → the emails of the accounts that have it (from the stored catalogs)."""
-    async with SQLiteStore(settings.db_path) as store:
+    async with open_store(settings) as store:
         emails = {a.id: a.email for a in await store.list_accounts()}
         models: dict[str, list[str]] = {}
         for catalog in await store.list_catalogs():
@@ -38,7 +38,7 @@ def models(as_json: bool) -> None:
     """
     settings = load_settings()
     available: dict[str, list[str]] = {}
-    if settings.db_path.exists():
+    if settings.db_path.exists() or settings.redis_url:
         available = run_async(_catalog_models(settings))
     if as_json:
         data: dict[str, Any] = {

@@ -19,8 +19,8 @@ from antigravity_gateway.cli.base import fail, has_data, main, run_async
 from antigravity_gateway.cli.table import Column, clean, table
 from antigravity_gateway.config_file import LIVE_KEYS, read_config, update_config, validated
 from antigravity_gateway.settings import Settings, load_settings
-from antigravity_gateway.store.base import RequestQuery, RequestRecord
-from antigravity_gateway.store.sqlite import SQLiteStore, store_for
+from antigravity_gateway.store import open_store
+from antigravity_gateway.store.base import RequestQuery, RequestRecord, Store
 from antigravity_gateway.upstream.proxies import redact
 
 SECRET_SETTINGS = frozenset(
@@ -29,8 +29,8 @@ SECRET_SETTINGS = frozenset(
 
 
 @contextlib.asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[SQLiteStore]:
-    async with store_for(settings) as store:
+async def _store(settings: Settings) -> AsyncIterator[Store]:
+    async with open_store(settings) as store:
         yield store
 
 
@@ -162,7 +162,7 @@ def config_show() -> None:
         value = getattr(settings, name)
         if name in SECRET_SETTINGS and value:
             value = "<set>"
-        elif name == "upstream_proxy":
+        elif name in ("upstream_proxy", "redis_url"):
             value = redact(value)
         elif name == "upstream_proxies":
             value = [redact(v) for v in value]

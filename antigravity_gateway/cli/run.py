@@ -21,8 +21,9 @@ from antigravity_gateway.cli.base import fail, main, open_pool, run_async
 from antigravity_gateway.config_file import update_config
 from antigravity_gateway.port import bind_error
 from antigravity_gateway.settings import Settings, load_settings
+from antigravity_gateway.store import open_store
 from antigravity_gateway.store.base import Account
-from antigravity_gateway.store.sqlite import SQLiteStore
+from antigravity_gateway.upstream.proxies import redact
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -49,7 +50,7 @@ def _settings(**overrides: Any) -> Settings:
 
 async def _usable_accounts(settings: Settings) -> tuple[int, int]:
     """Usable accounts, and user keys."""
-    async with SQLiteStore(settings.db_path) as store:
+    async with open_store(settings) as store:
         accounts = sum(1 for a in await store.list_accounts() if a.usable)
         return accounts, len(await store.list_keys())
 
@@ -65,13 +66,18 @@ def serve(host: str | None, port: int | None) -> None:
     if problem := port_problem(settings.bind_host, settings.port):
         fail(problem)
     base = f"http://{settings.host if not settings.allow_lan else settings.bind_host}:{settings.port}"
+    # a store that cannot open is one line, before the banner
+    usable, user_keys = run_async(_usable_accounts(settings))
     click.echo(f"Antigravity Gateway {__version__} on {base} (home {settings.home}); dashboard: {base}/ui")
-    accounts, user_keys = run_async(_usable_accounts(settings))
+    if settings.redis_url:
+        click.echo(
+            f"pool shared through Redis at {redact(settings.redis_url)} (keys {settings.redis_prefix}*)"
+        )
     for note in posture_notes(settings, user_keys):
         click.echo(note)
     for warning in posture_warnings(settings, user_keys):
         click.echo(f"warning: {warning}")
-    if accounts == 0:
+    if usable == 0:
         click.echo(
             "warning: no usable account yet: every request will fail until you add one with "
             "`agw accounts login`, `agw accounts add --refresh-token 1//...` or the dashboard "

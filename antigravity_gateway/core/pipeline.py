@@ -24,6 +24,7 @@ stream (the adapter renders it in its protocol).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import functools
 import logging
@@ -47,6 +48,7 @@ from antigravity_gateway.errors import (
     GatewayError,
     GatewayTimeout,
     NoAccountAvailable,
+    StoreUnavailable,
     UpstreamError,
     UpstreamUnavailable,
 )
@@ -345,7 +347,8 @@ class Pipeline:
                     attempt_deadline.close()
                 await self.scheduler.succeeded(session_key, account)
                 if account.status != "enabled":  # set aside for a while, and it works again
-                    await self.pool.set_status(account, "enabled")
+                    with contextlib.suppress(StoreUnavailable):  # served: written at the next change
+                        await self.pool.set_status(account, "enabled")
                 return result
             except AccountError as exc:
                 logger.warning("account %s unusable: %s", account.email, exc.message)

@@ -14,7 +14,7 @@ import hmac
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 from urllib.parse import quote
 
@@ -31,14 +31,15 @@ from antigravity_gateway.accounts.login import LoginFlows, parse_response
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.accounts.scheduler import Scheduler
 from antigravity_gateway.accounts.transfer import dry_run, export_accounts, import_accounts, plan_import
-from antigravity_gateway.config_file import apply_live, update_config, validated
+from antigravity_gateway.config_file import apply_live, share_settings, update_config, validated
 from antigravity_gateway.core.limits import INT64_MAX, int_in_range
 from antigravity_gateway.core.pipeline import Pipeline
 from antigravity_gateway.diagnosis import diagnose, report
-from antigravity_gateway.errors import AccountError, GatewayError, InvalidRequest, NotFound
+from antigravity_gateway.errors import AccountError, GatewayError, InvalidRequest, NotFound, StoreUnavailable
 from antigravity_gateway.keys import manage, parse
 from antigravity_gateway.keys.record import ApiKey, KeyUsage, utc_day
 from antigravity_gateway.settings import Settings
+from antigravity_gateway.store import store_health
 from antigravity_gateway.store.base import Account, RequestQuery, Store
 from antigravity_gateway.upstream.client import UpstreamHTTPError
 from antigravity_gateway.upstream.proxies import check_url, health_target, redact
@@ -244,6 +245,9 @@ class AdminApi:
         return _json(
             {
                 "version": __version__,
+                # with Redis the pool is shared but the request log and these stats are this host's
+                "host": request.app.state.hostname,
+                "store": store_health(state.pool.store),
                 "accounts": {
                     "total": len(accounts),
                     "usable": sum(1 for a in accounts if a.usable),
@@ -468,7 +472,10 @@ class AdminApi:
             )
         update_config(settings.home / "config.toml", values)
         restart = apply_live(settings, values)
-        response = _json({"settings": self._settings_view(settings), "restart_required": restart})
+        body: dict[str, Any] = {"settings": self._settings_view(settings), "restart_required": restart}
+        if warning := await self._share(request, values):
+            body["warning"] = warning
+        response = _json(body)
         if values.get("admin_password"):
             await self._open_session(request, response, settings.admin_password)  # the other sessions end
         return response
@@ -478,7 +485,19 @@ class AdminApi:
         key = "sk-" + secrets.token_urlsafe(32)
         update_config(settings.home / "config.toml", {"api_key": key})
         settings.api_key = key
-        return _json({"api_key": key})
+        body = {"api_key": key}
+        if warning := await self._share(request, ["api_key"]):
+            body["warning"] = warning
+        return _json(body)
+
+    async def _share(self, request: Request, keys: Collection[str]) -> str:
+        """Share the live settings just changed with the other hosts (Redis); a warning if it failed."""
+        state = self._state(request)
+        try:
+            await share_settings(state.settings, state.pool.store, keys)
+        except StoreUnavailable as exc:
+            return f"applied on this host only: {exc.message}"
+        return ""
 
     # -- logs, stats ------------------------------------------------------------------------------
 

@@ -163,7 +163,10 @@ function buildShell() {
     main,
   );
   root.replaceChildren(el);
-  get("/api/overview").then((o) => { version.textContent = `v${o.version}`; }, () => {});
+  get("/api/overview").then((o) => {
+    version.textContent = `v${o.version} · ${o.host}`;
+    version.title = "The host this dashboard runs on: its request log and usage stats are this host's";
+  }, () => {});
   return { el, main, links };
 }
 

@@ -18,6 +18,8 @@ export async function render(root, ctx) {
     const [data, accounts] = await Promise.all([get("/api/overview"), get("/api/accounts")]);
     const a = data.accounts;
     const last = data.last_24h;
+    const shared = data.store && data.store.backend === "redis";
+    const where = shared ? `, host ${data.host}` : "";
     const errorRate = last.requests ? `${((100 * last.errors) / last.requests).toFixed(1)}% of requests` : "no requests yet";
     const statusChips = Object.entries(a.by_status || {}).map(([status, n]) => {
       const info = STATUS[status] || { label: status, kind: "" };
@@ -27,8 +29,8 @@ export async function render(root, ctx) {
       "section",
       { class: "stats", "aria-label": "Summary" },
       stat("Accounts usable", `${a.usable} / ${a.total}`, statusChips.length ? h("div", { class: "chips" }, statusChips) : "no accounts yet"),
-      stat("Requests (24 h)", fmtNum(last.requests), `${fmtCompact(last.input_tokens)} in · ${fmtCompact(last.output_tokens)} out · ${fmtCompact(last.cached_tokens)} cached tokens`),
-      stat("Errors (24 h)", fmtNum(last.errors), errorRate),
+      stat(`Requests (24 h${where})`, fmtNum(last.requests), `${fmtCompact(last.input_tokens)} in · ${fmtCompact(last.output_tokens)} out · ${fmtCompact(last.cached_tokens)} cached tokens`),
+      stat(`Errors (24 h${where})`, fmtNum(last.errors), errorRate),
       stat("Scheduling", modeLabel(data.scheduling_mode), h("a", { href: "#/settings" }, "Change")),
     );
 
@@ -94,7 +96,18 @@ export async function render(root, ctx) {
           )
         : h("p", { class: "empty" }, "No accounts yet. ", h("a", { href: "#/accounts" }, "Add one"), "."),
     );
-    body.replaceChildren(stats, chart, quota);
+    const notices = [];
+    if (data.store && !data.store.ok) {
+      notices.push(
+        h("div", { class: "notice error", role: "alert" },
+          `The shared store (Redis at ${data.store.url}) is unreachable: ${data.store.error || "no answer"}. `,
+          "This host serves from memory; token refreshes and account changes fail until it is back."),
+      );
+    }
+    if (shared) {
+      notices.push(h("p", { class: "muted small" }, `Accounts, cooldowns and settings are shared through Redis; requests and usage are this host's (${data.host}).`));
+    }
+    body.replaceChildren(...notices, stats, chart, quota);
   }
 
   await load();
