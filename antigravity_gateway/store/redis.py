@@ -28,15 +28,30 @@ Keys, under ``redis_prefix`` (``P``, default ``agw:``)::
     P rec:<kind>:<key>      string a short-lived record (dashboard session, login in progress), base64,
                                    encrypted with a secret key, with a PX expiry
     P recs:<kind>           zset   the record keys of a kind by creation (order, ``max_records``)
+    P keys                  set    user key names
+    P key:<name>            hash   the ApiKey's fields as strings (models, ips: JSON arrays; the hash of
+                                   the secret, never the secret)
+    P key_hashes            hash   secret hash -> key name (one key per secret)
+    P key_used              hash   key name -> last use (epoch seconds; not a change of the key)
+    P kw:<name>             zset   request id -> admission time: the key's rpm window (the last 60 s)
+    P kf:<name>             zset   request id -> expiry: the key's requests in flight
+    P ku:<name>             hash   "<UTC day number>|<field>" -> the key's daily totals (requests,
+                                   input_tokens, output_tokens, errors, refused, last_used_at)
+    P key_usage_names       set    the names with daily totals
+    P key_flight_names      set    the names that may have requests in flight
 
 Account writes are Lua scripts, atomic: ``save_account`` (email uniqueness, ``token_version`` bump),
 ``update_account`` (existence check, so a removed account never comes back; the ``token_version`` check
-and bump), ``delete_account`` (with its cooldowns, bindings and catalog). A single Redis (or a
+and bump), ``delete_account`` (with its cooldowns, bindings and catalog). So are the user keys' writes and
+counters: an admission (``admit_key_request``: the rpm window, the requests in flight, the day's
+tokens, then the record of the request) is one script, on Redis's own clock (``TIME``), so the limits
+are exact across every host. A single Redis (or a
 primary with replicas/Sentinel) is expected, not Redis Cluster: the scripts build their keys.
 
 **The durable copy.** Every account this store writes or reads is also written to the host's local
 SQLite store, so a Redis that comes back without data (restarted without persistence, flushed) does not
-empty the pool: when ``P meta`` has no ``seeded`` marker, the first process to notice (at open, or in
+empty the pool (nor its user keys: their records are copied too, not their counters or daily totals):
+when ``P meta`` has no ``seeded`` marker, the first process to notice (at open, or in
 ``changes()``) takes the ``seed`` lease and, if Redis holds no account at all, copies the local
 accounts into it, then sets the marker (a new epoch: every process reloads everything). A Redis that
 has the marker is never overwritten from a local copy, so a host that was down for a while cannot push
@@ -63,8 +78,9 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import fields
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar, cast, get_args
 
@@ -75,6 +91,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from antigravity_gateway.errors import SecretKeyError, StoreUnavailable
+from antigravity_gateway.keys.record import EDITABLE_FIELDS, Admission, ApiKey, KeyUsage, Limit
 from antigravity_gateway.store.base import (
     TOKEN_FIELDS,
     Account,
@@ -105,6 +122,12 @@ _AREAS: tuple[StoreArea, ...] = get_args(StoreArea)
 _TYPES: dict[str, type] = {
     f.name: float if f.type == "float" else int if f.type == "int" else str for f in fields(Account)
 }
+_KEY_TYPES: dict[str, type] = {
+    f.name: float if f.type == "float" else int if f.type == "int" else str for f in fields(ApiKey)
+}
+_KEY_LISTS = ("models", "ips")  # tuples, stored as JSON arrays
+_USAGE_FIELDS = ("requests", "input_tokens", "output_tokens", "errors", "refused")
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
 _SECRET_FIELDS = ("refresh_token", "access_token", "proxy_url")  # proxy_url: may hold a password
 _SECRET_SETTINGS = frozenset({"api_key", "admin_password"})
 _UNREACHABLE = (
@@ -391,6 +414,191 @@ return 1
 """
 
 
+# -- user keys (keys/) ------------------------------------------------------------------------------------
+# Time inside the scripts is Redis's own clock (TIME) unless the caller gives one: one clock for every host.
+# Days are UTC day numbers (epoch seconds // 86400) inside Redis, "YYYY-MM-DD" outside.
+
+_NOW_LUA = """
+local now
+if ARGV[NOW_ARG] ~= '' then now = tonumber(ARGV[NOW_ARG]) else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+"""
+
+# ARGV: prefix, name, secret hash, field/value pairs
+_CREATE_KEY = """
+local p, name, digest = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 'key:' .. name
+if redis.call('EXISTS', key) == 1 then return 0 end
+if redis.call('HEXISTS', p .. 'key_hashes', digest) == 1 then return -1 end
+redis.call('HSET', key, unpack(ARGV, 4))
+redis.call('SADD', p .. 'keys', name)
+redis.call('HSET', p .. 'key_hashes', digest, name)
+redis.call('HINCRBY', p .. 'changes', 'keys', 1)
+return 1
+"""
+
+# ARGV: prefix, name, field/value pairs: the key's fields after the write (and its last use), or false
+# (no such key)
+_UPDATE_KEY = """
+local p, name = ARGV[1], ARGV[2]
+local key = p .. 'key:' .. name
+if redis.call('EXISTS', key) == 0 then return false end
+if #ARGV > 2 then
+  for i = 3, #ARGV, 2 do
+    if ARGV[i] == 'secret_hash' then
+      local old = redis.call('HGET', key, 'secret_hash')
+      if old then redis.call('HDEL', p .. 'key_hashes', old) end
+      redis.call('HSET', p .. 'key_hashes', ARGV[i + 1], name)
+    end
+  end
+  redis.call('HSET', key, unpack(ARGV, 3))
+  redis.call('HINCRBY', p .. 'changes', 'keys', 1)
+end
+local h = redis.call('HGETALL', key)
+h[#h + 1] = 'last_used_at'
+h[#h + 1] = redis.call('HGET', p .. 'key_used', name) or '0'
+return h
+"""
+
+# ARGV: prefix, name
+_DELETE_KEY = """
+local p, name = ARGV[1], ARGV[2]
+local key = p .. 'key:' .. name
+local digest = redis.call('HGET', key, 'secret_hash')
+if digest and redis.call('HGET', p .. 'key_hashes', digest) == name then redis.call('HDEL', p .. 'key_hashes', digest) end
+local found = redis.call('DEL', key)
+redis.call('SREM', p .. 'keys', name)
+redis.call('SREM', p .. 'key_usage_names', name)
+redis.call('SREM', p .. 'key_flight_names', name)
+redis.call('HDEL', p .. 'key_used', name)
+redis.call('DEL', p .. 'kw:' .. name, p .. 'kf:' .. name, p .. 'ku:' .. name)
+redis.call('HINCRBY', p .. 'changes', 'keys', 1)
+return found
+"""
+
+_LIST_KEYS = """
+local p = ARGV[1]
+local out = {}
+for _, name in ipairs(redis.call('SMEMBERS', p .. 'keys')) do
+  local h = redis.call('HGETALL', p .. 'key:' .. name)
+  if #h > 0 then
+    h[#h + 1] = 'last_used_at'
+    h[#h + 1] = redis.call('HGET', p .. 'key_used', name) or '0'
+    out[#out + 1] = h
+  end
+end
+return out
+"""
+
+# ARGV: prefix, name, request id, rpm, concurrency, tokens per day, ttl (s), now ('' for Redis's clock)
+# Returns {limit, retry_after, window_requests, window_reset, in_flight, tokens_today} (numbers as text).
+_ADMIT_KEY_REQUEST = (
+    """
+local p, name, id = ARGV[1], ARGV[2], ARGV[3]
+local rpm, conc, tpd, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+"""
+    + _NOW_LUA.replace("NOW_ARG", "8")
+    + """
+local wkey, fkey, ukey = p .. 'kw:' .. name, p .. 'kf:' .. name, p .. 'ku:' .. name
+redis.call('ZREMRANGEBYSCORE', wkey, '-inf', now - 60)
+redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now)
+local window = redis.call('ZCARD', wkey)
+local in_flight = redis.call('ZCARD', fkey)
+local day = tostring(math.floor(now / 86400))
+local tokens = tonumber(redis.call('HGET', ukey, day .. '|input_tokens') or '0')
+  + tonumber(redis.call('HGET', ukey, day .. '|output_tokens') or '0')
+local first = redis.call('ZRANGE', wkey, 0, 0, 'WITHSCORES')
+local reset = 0
+if first[2] then reset = tonumber(first[2]) + 60 - now end
+local limit, retry = '', 0
+if rpm > 0 and window >= rpm then
+  limit = 'rpm'
+  local leaves = redis.call('ZRANGE', wkey, window - rpm, window - rpm, 'WITHSCORES')
+  retry = tonumber(leaves[2]) + 60 - now
+elseif conc > 0 and in_flight >= conc then
+  limit, retry = 'concurrency', 1
+elseif tpd > 0 and tokens >= tpd then
+  limit, retry = 'tokens_per_day', (tonumber(day) + 1) * 86400 - now
+end
+if limit ~= '' then
+  redis.call('HINCRBY', ukey, day .. '|refused', 1)
+  redis.call('SADD', p .. 'key_usage_names', name)
+  return {limit, tostring(retry), tostring(window), tostring(reset), tostring(in_flight), tostring(tokens)}
+end
+redis.call('ZADD', wkey, now, id)
+redis.call('ZADD', fkey, now + ttl, id)
+redis.call('PEXPIRE', wkey, 120000)
+redis.call('SADD', p .. 'key_flight_names', name)
+if not first[2] then reset = 60 end
+return {'', '0', tostring(window + 1), tostring(reset), tostring(in_flight + 1), tostring(tokens)}
+"""
+)
+
+# ARGV: prefix, ttl (s), then name/id pairs. ZADD XX: a released entry is not written again.
+_EXTEND_KEY_REQUESTS = """
+local p, ttl = ARGV[1], tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i = 3, #ARGV, 2 do
+  redis.call('ZADD', p .. 'kf:' .. ARGV[i], 'XX', now + ttl, ARGV[i + 1])
+end
+return 1
+"""
+
+# ARGV: prefix, name, request id[, day number, requests, input, output, errors, refused, last used]
+_RELEASE_KEY_REQUEST = """
+local p, name = ARGV[1], ARGV[2]
+redis.call('ZREM', p .. 'kf:' .. name, ARGV[3])
+if #ARGV < 4 then return 1 end
+local u, d = p .. 'ku:' .. name, ARGV[4]
+local fields = {'requests', 'input_tokens', 'output_tokens', 'errors', 'refused'}
+for i, f in ipairs(fields) do
+  if ARGV[4 + i] ~= '0' then redis.call('HINCRBY', u, d .. '|' .. f, ARGV[4 + i]) end
+end
+local used = tonumber(ARGV[10])
+local last = tonumber(redis.call('HGET', u, d .. '|last_used_at') or '0')
+if used > last then redis.call('HSET', u, d .. '|last_used_at', ARGV[10]) end
+local known = tonumber(redis.call('HGET', p .. 'key_used', name) or '0')
+if used > known then redis.call('HSET', p .. 'key_used', name, ARGV[10]) end
+redis.call('SADD', p .. 'key_usage_names', name)
+return 1
+"""
+
+# ARGV: prefix, name ('' for every key)
+_KEY_USAGE = """
+local p = ARGV[1]
+local names = {ARGV[2]}
+if ARGV[2] == '' then names = redis.call('SMEMBERS', p .. 'key_usage_names') end
+local out = {}
+for _, name in ipairs(names) do
+  out[#out + 1] = name
+  out[#out + 1] = redis.call('HGETALL', p .. 'ku:' .. name)
+end
+return out
+"""
+
+_KEYS_IN_FLIGHT = """
+local p = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local out = {}
+for _, name in ipairs(redis.call('SMEMBERS', p .. 'key_flight_names')) do
+  local fkey = p .. 'kf:' .. name
+  redis.call('ZREMRANGEBYSCORE', fkey, '-inf', now)
+  local n = redis.call('ZCARD', fkey)
+  if n > 0 then
+    out[#out + 1] = name
+    out[#out + 1] = n
+  else
+    redis.call('SREM', p .. 'key_flight_names', name)
+  end
+end
+return out
+"""
+
+
 def _encode(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
@@ -470,6 +678,15 @@ class RedisStore:
                     "put_record": _PUT_RECORD,
                     "list_records": _LIST_RECORDS,
                     "delete_records": _DELETE_RECORDS,
+                    "create_key": _CREATE_KEY,
+                    "update_key": _UPDATE_KEY,
+                    "delete_key": _DELETE_KEY,
+                    "list_keys": _LIST_KEYS,
+                    "admit_key_request": _ADMIT_KEY_REQUEST,
+                    "extend_key_requests": _EXTEND_KEY_REQUESTS,
+                    "release_key_request": _RELEASE_KEY_REQUEST,
+                    "key_usage": _KEY_USAGE,
+                    "keys_in_flight": _KEYS_IN_FLIGHT,
                 }.items()
             }
             try:
@@ -684,6 +901,15 @@ class RedisStore:
                         added,
                         self._local.path,
                     )
+            if not await self._do(lambda: self._r.scard(self._key("keys"))):
+                if keys := await self._add_local_keys():
+                    logger.warning(
+                        "Redis at %s holds no user keys: seeded %d from the local copy in %s (their "
+                        "counters and daily totals start again)",
+                        self.display_url,
+                        keys,
+                        self._local.path,
+                    )
             epoch = uuid.uuid4().hex
 
             async def mark() -> None:
@@ -734,6 +960,13 @@ class RedisStore:
             logger.warning(
                 "added %d account(s) of the local store %s to the shared pool in Redis at %s",
                 added,
+                self._local.path,
+                self.display_url,
+            )
+        if keys := await self._add_local_keys():
+            logger.warning(
+                "added %d user key(s) of the local store %s to the shared pool in Redis at %s",
+                keys,
                 self._local.path,
                 self.display_url,
             )
@@ -1037,6 +1270,177 @@ class RedisStore:
 
     async def delete_records(self, kind: str, key: str | None = None) -> None:
         await self._do(lambda: self._script("delete_records", kind, key or "", "0"))
+
+    # -- user keys --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _api_key(h: Mapping[str, str]) -> ApiKey:
+        values: dict[str, Any] = {}
+        for name, kind in _KEY_TYPES.items():
+            if name in h:
+                values[name] = tuple(orjson.loads(h[name])) if name in _KEY_LISTS else kind(h[name])
+        return ApiKey(**values)
+
+    @staticmethod
+    def _key_pairs(values: Mapping[str, Any]) -> list[str]:
+        pairs: list[str] = []
+        for name, value in values.items():
+            pairs += [name, orjson.dumps(list(value)).decode() if name in _KEY_LISTS else _encode(value)]
+        return pairs
+
+    async def _create_key(self, key: ApiKey) -> int:
+        fields = {name: getattr(key, name) for name in _KEY_TYPES if name != "last_used_at"}
+        return int(
+            await self._do(
+                lambda: self._script("create_key", key.name, key.secret_hash, *self._key_pairs(fields))
+            )
+        )
+
+    async def _add_local_keys(self) -> int:
+        """Insert the local store's user keys that Redis does not have (by name and hash); how many."""
+        added = 0
+        for key in await self._local.list_keys():
+            if await self._create_key(key) > 0:
+                added += 1
+        return added
+
+    async def _mirror_keys(self, keys: list[ApiKey], *, complete: bool) -> None:
+        """The local copy of the key records (seeds a Redis that lost its data). Logged, not raised."""
+        try:
+            local = {k.name: k for k in await self._local.list_keys()}
+            for key in keys:
+                known = local.get(key.name)
+                if known is not None and dataclasses.replace(known, last_used_at=0.0) == dataclasses.replace(
+                    key, last_used_at=0.0
+                ):
+                    continue
+                if known is not None:
+                    await self._local.delete_key(key.name)
+                await self._local.create_key(dataclasses.replace(key))
+            if complete:
+                names = {k.name for k in keys}
+                for gone in [n for n in local if n not in names]:
+                    await self._local.delete_key(gone)
+        except Exception as exc:
+            logger.warning(
+                "could not update the local copy of the user keys in %s: %s", self._local.path, exc
+            )
+
+    async def list_keys(self) -> list[ApiKey]:
+        reply = await self._do(lambda: self._script("list_keys"))
+        keys = sorted((self._api_key(_pairs(h)) for h in reply), key=lambda k: (k.created_at, k.name))
+        await self._mirror_keys(keys, complete=True)
+        return keys
+
+    async def get_key(self, name: str) -> ApiKey | None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._key("key:", name))
+            pipe.hget(self._key("key_used"), name)
+            h, used = await self._do(pipe.execute)
+        if not h:
+            return None
+        return self._api_key({**h, "last_used_at": used or "0"})
+
+    async def create_key(self, key: ApiKey) -> None:
+        created = await self._create_key(key)
+        if created == 0:
+            raise ValueError(f"a key named {key.name!r} already exists")
+        if created < 0:
+            raise ValueError("a key with this secret already exists")
+        await self._mirror_keys([key], complete=False)
+
+    async def update_key(self, name: str, changes: Mapping[str, Any]) -> ApiKey | None:
+        unknown = set(changes) - EDITABLE_FIELDS
+        if unknown:
+            raise ValueError(f"not writable key fields: {', '.join(sorted(unknown))}")
+        reply = await self._do(lambda: self._script("update_key", name, *self._key_pairs(changes)))
+        if reply is None:
+            return None
+        key = self._api_key(_pairs(reply))
+        if changes:
+            await self._mirror_keys([key], complete=False)
+        return key
+
+    async def delete_key(self, name: str) -> bool:
+        found = bool(await self._do(lambda: self._script("delete_key", name)))
+        try:
+            await self._local.delete_key(name)
+        except Exception as exc:
+            logger.warning(
+                "could not remove the user key from the local copy in %s: %s", self._local.path, exc
+            )
+        return found
+
+    # -- user key counters ------------------------------------------------------------------------
+
+    async def admit_key_request(
+        self,
+        name: str,
+        request_id: str,
+        *,
+        rpm: int,
+        concurrency: int,
+        tokens_per_day: int,
+        ttl: float,
+        now: float | None = None,
+    ) -> Admission:
+        reply = await self._do(
+            lambda: self._script(
+                "admit_key_request",
+                name,
+                request_id,
+                str(int(rpm)),
+                str(int(concurrency)),
+                str(int(tokens_per_day)),
+                repr(float(ttl)),
+                "" if now is None else repr(float(now)),
+            )
+        )
+        limit, retry, window, reset, in_flight, tokens = reply
+        return Admission(
+            cast(Limit, limit),
+            max(0.0, float(retry)),
+            int(float(window)),
+            max(0.0, float(reset)),
+            int(float(in_flight)),
+            int(float(tokens)),
+        )
+
+    async def extend_key_requests(self, requests: Sequence[tuple[str, str]], ttl: float) -> None:
+        if not requests:
+            return
+        pairs = [part for name, request_id in requests for part in (name, request_id)]
+        await self._do(lambda: self._script("extend_key_requests", repr(float(ttl)), *pairs))
+
+    async def release_key_request(self, name: str, request_id: str, usage: KeyUsage | None = None) -> None:
+        args = [name, request_id]
+        if usage is not None:
+            day = date.fromisoformat(usage.day).toordinal() - _EPOCH_DAY
+            args += [
+                str(day),
+                *(str(int(getattr(usage, f))) for f in _USAGE_FIELDS),
+                repr(usage.last_used_at),
+            ]
+        await self._do(lambda: self._script("release_key_request", *args))
+
+    async def key_usage(self, name: str | None = None, *, since_day: str = "") -> list[KeyUsage]:
+        reply = await self._do(lambda: self._script("key_usage", name or ""))
+        rows: dict[tuple[str, str], KeyUsage] = {}
+        for key_name, flat in zip(reply[::2], reply[1::2], strict=True):
+            for field, value in _pairs(flat).items():
+                number, _, column = field.partition("|")
+                day = date.fromordinal(int(number) + _EPOCH_DAY).isoformat()
+                if day < since_day:
+                    continue
+                row = rows.get((day, key_name))
+                if row is None:
+                    row = rows[(day, key_name)] = KeyUsage(key_name, day)
+                setattr(row, column, float(value) if column == "last_used_at" else int(value))
+        return [rows[k] for k in sorted(rows)]
+
+    async def keys_in_flight(self) -> dict[str, int]:
+        reply = await self._do(lambda: self._script("keys_in_flight"))
+        return {name: int(count) for name, count in zip(reply[::2], reply[1::2], strict=True)}
 
     # -- shared live settings ---------------------------------------------------------------------
 

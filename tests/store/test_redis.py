@@ -13,6 +13,7 @@ import pytest
 import redis as sync_redis
 
 from antigravity_gateway.errors import SecretKeyError, StoreUnavailable
+from antigravity_gateway.keys.record import ApiKey
 from antigravity_gateway.store.base import Account, Cooldown
 from antigravity_gateway.store.crypto import PREFIX
 from antigravity_gateway.store.redis import RedisStore
@@ -217,7 +218,15 @@ async def test_outage_degrades_flags_and_reconciles(
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             areas = await store.changes()
-        assert areas == {"accounts", "cooldowns", "bindings", "bindings_reset", "catalogs", "settings", "keys"}
+        assert areas == {
+            "accounts",
+            "cooldowns",
+            "bindings",
+            "bindings_reset",
+            "catalogs",
+            "settings",
+            "keys",
+        }
         assert store.health()["ok"] is True
         assert "reachable again" in caplog.text and "seeded 1 account(s)" in caplog.text
         # the other host sees the pool again, with what the first one learned during the outage
@@ -235,3 +244,33 @@ async def test_records_are_encrypted_with_a_key(redis_url: str, tmp_path: Path) 
         raw.close()
         assert value.startswith(PREFIX) and "pkce" not in value
         assert await store.take_record("login", "state") == b"pkce-verifier-secret"
+
+
+async def test_user_keys_have_a_local_copy_that_seeds_an_empty_redis_and_joins(
+    redis_url: str, redis_server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "h1"
+    async with _store(redis_url, home) as store:
+        await store.create_key(ApiKey(name="ada", prefix="agw-aaaaaa", secret_hash="a" * 64, rpm=5))
+        await store.update_key("ada", {"note": "kept"})
+        await store.create_key(ApiKey(name="gone", prefix="agw-gggggg", secret_hash="9" * 64))
+        await store.delete_key("gone")
+        await store.changes()
+        redis_server.command("FLUSHALL")  # Redis restarted without persistence
+        with caplog.at_level(logging.WARNING):
+            areas = await store.changes()
+        assert "keys" in areas and "seeded 1 from the local copy" in caplog.text
+        (seeded,) = await store.list_keys()
+        assert (seeded.name, seeded.rpm, seeded.note, seeded.secret_hash) == ("ada", 5, "kept", "a" * 64)
+    async with SQLiteStore(tmp_path / "h2" / "gateway.db") as alone:  # a host that ran on its own
+        await alone.create_key(ApiKey(name="bob", prefix="agw-bbbbbb", secret_hash="b" * 64))
+        await alone.create_key(ApiKey(name="ada", prefix="agw-other0", secret_hash="c" * 64))  # taken
+    with caplog.at_level(logging.WARNING):
+        async with _store(redis_url, tmp_path / "h2") as other:
+            assert [(k.name, k.secret_hash[0]) for k in await other.list_keys()] == [
+                ("ada", "a"),
+                ("bob", "b"),
+            ]
+    assert "added 1 user key(s) of the local store" in caplog.text
+    async with SQLiteStore(tmp_path / "h2" / "gateway.db") as copy:  # its copy is the pool's now
+        assert [(k.name, k.secret_hash[0]) for k in await copy.list_keys()] == [("ada", "a"), ("bob", "b")]
