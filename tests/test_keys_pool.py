@@ -1,0 +1,136 @@
+"""User keys across processes and hosts, with real ``agw serve`` processes: two on one AGW_HOME (SQLite),
+and two hosts with their own AGW_HOME on one ``redis-server``. A key made by the CLI of a third process
+works on both within a second; 50 parallel requests split over both against ``--rpm 10`` admit exactly
+10; a stream held on one takes the only ``--concurrency 1`` slot on the other; a revocation made on one
+reaches the other; the daily totals count every host's requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from antigravity_gateway.emulator import Emulator, EmulatorServer, Fault
+from tests.conftest import emulator_env, make_account
+from tests.served import serve
+
+FLASH = "/v1beta/models/gemini-2.5-flash:generateContent"
+STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+BODY = {"contents": [{"role": "user", "parts": [{"text": "hello from the team"}]}]}
+
+Env = Callable[[int], dict[str, str]]
+
+
+def _agw(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "antigravity_gateway", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture(params=["one-home", "redis"])
+def pool(
+    request: pytest.FixtureRequest, tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer
+) -> Env:
+    """The environment of process ``n``: the same AGW_HOME for all, or its own home on a shared Redis."""
+    emulator.add_account(make_account("alice@example.com"))
+    if request.param == "one-home":
+
+        def env(n: int) -> dict[str, str]:
+            return {**os.environ, **emulator_env(emulator_server, tmp_path / "home")}
+
+    else:
+        url = request.getfixturevalue("redis_url")
+
+        def env(n: int) -> dict[str, str]:
+            return {
+                **os.environ,
+                **emulator_env(emulator_server, tmp_path / f"host{n}"),
+                "AGW_REDIS_URL": url,
+            }
+
+    added = _agw(env(0), "accounts", "add", "--refresh-token", "1//alice")
+    assert added.returncode == 0, added.stdout + added.stderr
+    return env
+
+
+def _post(base: str, secret: str | None, path: str = FLASH) -> httpx.Response:
+    headers = {"x-goog-api-key": secret} if secret else {}
+    return httpx.post(base + path, json=BODY, headers=headers, timeout=30)
+
+
+def _generate_calls(emulator: Emulator) -> int:
+    return sum(r.method in ("generateContent", "streamGenerateContent") for r in emulator.requests)
+
+
+def test_limits_hold_across_processes_and_hosts(pool: Env, emulator: Emulator) -> None:
+    with serve(pool(0)) as first, serve(pool(1)) as second:
+        bases = [first.base, second.base]
+        made = _agw(pool(2), "keys", "add", "team", "--rpm", "10", "--json")
+        assert made.returncode == 0, made.stdout + made.stderr
+        secret = json.loads(made.stdout)["secret"]
+        for base in bases:  # the key exists now: no key, no answer, on both
+            _until(lambda b=base: _post(b, None).status_code == 401, "the key table reaches " + base)
+        emulator.clear_requests()
+
+        async def burst() -> list[int]:
+            async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=50)) as client:
+                answers = await asyncio.gather(
+                    *(
+                        client.post(bases[i % 2] + FLASH, json=BODY, headers={"x-goog-api-key": secret})
+                        for i in range(50)
+                    )
+                )
+            return [a.status_code for a in answers]
+
+        statuses = asyncio.run(burst())
+        assert statuses.count(200) == 10 and statuses.count(429) == 40, statuses
+        assert _generate_calls(emulator) == 10
+
+        # One slot for the whole pool: a stream held on the first takes it from the second.
+        assert _agw(pool(2), "keys", "edit", "team", "--rpm", "0", "--concurrency", "1").returncode == 0
+        for base in bases:
+            _until(
+                lambda b=base: "x-ratelimit-limit-requests" not in _post(b, secret).headers,
+                "the edit reaches " + base,
+            )
+        emulator.add_fault(Fault(method="streamGenerateContent", stall_after_events=1, times=1))
+        with httpx.Client(timeout=30) as client:
+            with client.stream(
+                "POST", first.base + STREAM, json=BODY, headers={"x-goog-api-key": secret}
+            ) as held:
+                assert held.status_code == 200
+                lines = held.iter_lines()  # kept: a dropped iterator would close the stream
+                assert next(line for line in lines if line.startswith("data: "))
+                refused = _post(second.base, secret)
+                assert refused.status_code == 429 and "1 requests in progress" in refused.text
+        # The stream's client hung up: the first process releases the slot for everyone.
+        _until(lambda: _post(second.base, secret).status_code == 200, "the slot is free again")
+
+        # A revocation made on the second reaches the first.
+        assert httpx.post(f"{second.base}/api/keys/team/revoke", json={}, timeout=10).status_code == 200
+        _until(lambda: "was revoked" in _post(first.base, secret).text, "the revocation reaches the first")
+
+    usage = json.loads(_agw(pool(2), "keys", "usage", "team", "--json").stdout)
+    (today,) = usage
+    counted: Any = today["requests"]
+    assert counted >= 13 and today["refused"] >= 41  # both hosts' requests, in one daily total
