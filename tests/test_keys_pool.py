@@ -134,3 +134,43 @@ def test_limits_hold_across_processes_and_hosts(pool: Env, emulator: Emulator) -
     (today,) = usage
     counted: Any = today["requests"]
     assert counted >= 13 and today["refused"] >= 41  # both hosts' requests, in one daily total
+
+
+def test_redis_down_refuses_user_keys_with_503_and_they_work_again_after(
+    tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer, redis_factory: Callable[[], Any]
+) -> None:
+    """Without the shared counters a user key's limits cannot hold: its requests are a clear 503 in the
+    caller's shape (never sent to Google) while the operator's key is served from memory; when Redis is
+    back (empty: no persistence here) the keys are seeded from the local copy and work again."""
+    server = redis_factory()
+    emulator.add_account(make_account("alice@example.com"))
+    env = {
+        **os.environ,
+        **emulator_env(emulator_server, tmp_path / "host0"),
+        "AGW_REDIS_URL": server.url,
+        "AGW_API_KEY": "sk-operator",
+    }
+    assert _agw(env, "accounts", "add", "--refresh-token", "1//alice").returncode == 0
+    secret = json.loads(_agw(env, "keys", "add", "team", "--rpm", "100", "--json").stdout)["secret"]
+    with serve(env) as gateway:
+        assert _post(gateway.base, secret).status_code == 200
+        server.kill()
+        emulator.clear_requests()
+        refused = _post(gateway.base, secret)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["status"] == "UNAVAILABLE" and "Redis at" in refused.text
+        anthropic = httpx.post(
+            gateway.base + "/v1/messages",
+            json={
+                "model": "gemini-2.5-flash",
+                "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            headers={"x-api-key": secret, "anthropic-version": "2023-06-01"},
+            timeout=30,
+        )
+        assert anthropic.status_code == 529 and anthropic.json()["error"]["type"] == "overloaded_error"
+        assert _generate_calls(emulator) == 0
+        assert _post(gateway.base, "sk-operator").status_code == 200  # the operator's key: from memory
+        server.start()
+        _until(lambda: _post(gateway.base, secret).status_code == 200, "the key works again", timeout=10)
