@@ -31,6 +31,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
@@ -95,10 +96,14 @@ class Worker:
     serving: bool = False
 
 
+WorkerTarget = Callable[[Settings, int, socket.socket, Connection], None]
+
+
 class Supervisor:
-    def __init__(self, settings: Settings, sock: socket.socket) -> None:
+    def __init__(self, settings: Settings, sock: socket.socket, target: WorkerTarget | None = None) -> None:
         self.settings = settings
         self.sock = sock
+        self.target = target or worker_main  # a module-level function: the spawned worker imports it
         self.address = "http://{}:{}".format(*sock.getsockname()[:2])
         self.workers: list[Worker | None] = [None] * settings.workers
         self.restart_at: dict[int, float] = {}  # worker index -> when to start it again
@@ -139,7 +144,7 @@ class Supervisor:
     def _start(self, index: int) -> Worker:
         ready_read, ready_write = _spawn.Pipe(duplex=False)
         process = _spawn.Process(
-            target=worker_main,
+            target=self.target,
             args=(self.settings, index, self.sock, ready_write),
             name=f"agw-worker-{index}",
             daemon=True,  # also ended by multiprocessing when the parent exits abnormally
