@@ -303,3 +303,12 @@ async def test_only_worker_0_refreshes_the_catalogs_and_prunes_the_request_log(
             assert "agw-sync" in jobs and "agw-request-log" in jobs
             assert app.state.request_logger.prune is (index == 0)
             assert app.state.worker == {"pid": os.getpid(), "index": index}
+
+
+def test_workers_stop_when_their_parent_is_killed(served: Served) -> None:
+    children = served.children()  # the workers, and multiprocessing's resource tracker
+    assert len([p for p in children if "spawn_main" in " ".join(p.cmdline())]) == 2
+    served.process.kill()
+    served.process.wait(timeout=DEADLINE)
+    _, alive = psutil.wait_procs(children, timeout=DEADLINE)  # each notices within a second, then drains
+    assert not alive, f"outlived their parent: {alive}"
