@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -78,6 +79,7 @@ def _health(request: Request) -> dict[str, object]:
         "host": request.app.state.hostname,
         "accounts": {"total": len(accounts), "usable": usable},
         "store": store_health(pool.store),
+        "worker": request.app.state.worker,
     }
     if not usable:
         body["reason"] = (
@@ -140,16 +142,26 @@ def build_routes(admin: AdminApi) -> list[BaseRoute]:
     return routes
 
 
-def build_app(settings: Settings) -> Starlette:
+def build_app(settings: Settings, *, worker: int = 0) -> Starlette:
+    """The app of one process; ``worker`` is its index under ``agw serve --workers N`` (0 when alone).
+    The jobs a host needs once (the model catalogs' refresh, the request log's pruning) run in worker 0
+    only: the others read what it stores. Each worker checks the proxies' health itself, as each keeps
+    its own view of them."""
+    primary = worker == 0
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with (
             open_store(settings) as store,
             UpstreamClient(settings) as http,
             RequestLogger(
-                store, keep_days=settings.request_log_days, max_rows=settings.request_log_max_rows
+                store,
+                keep_days=settings.request_log_days,
+                max_rows=settings.request_log_max_rows,
+                prune=primary,
             ) as log,
         ):
+            app.state.worker = {"pid": os.getpid(), "index": worker}
             app.state.request_logger = log
             pool = AccountPool(settings, store, http)
             await pool.load()
@@ -175,16 +187,20 @@ def build_app(settings: Settings) -> Starlette:
                 asyncio.create_task(
                     _every(SYNC_INTERVAL, _syncer(settings, pool, catalog, scheduler, keys)), name="agw-sync"
                 ),
+                # every worker extends its own requests in flight
                 asyncio.create_task(_every(EXTEND_EVERY, enforcer.extend), name="agw-key-requests"),
-                asyncio.create_task(
-                    _every(
-                        settings.models_refresh_interval,
-                        lambda: catalog.refresh_all(max_age=settings.models_refresh_interval),
-                        first=0.0,
-                    ),
-                    name="agw-model-catalog",
-                ),
             ]
+            if primary:
+                tasks.append(
+                    asyncio.create_task(
+                        _every(
+                            settings.models_refresh_interval,
+                            lambda: catalog.refresh_all(max_age=settings.models_refresh_interval),
+                            first=0.0,
+                        ),
+                        name="agw-model-catalog",
+                    )
+                )
             if http.proxies.pool:
                 target = health_target(settings.upstream_endpoints)
                 tasks.append(

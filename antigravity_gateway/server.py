@@ -46,9 +46,11 @@ class UvicornNameFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, *, worker: int | None = None) -> None:
+    """Log lines to stderr; a worker of several (``agw serve --workers N``) marks its lines ``[wN]``."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    tag = "" if worker is None else f"[w{worker}] "
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)-7s {tag}%(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     handler.addFilter(UvicornNameFilter())
     root = logging.getLogger()
@@ -56,9 +58,9 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
 
 
-def uvicorn_config(settings: Settings, **overrides: object) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, *, worker: int = 0, **overrides: object) -> uvicorn.Config:
     return uvicorn.Config(
-        build_app(settings),
+        build_app(settings, worker=worker),
         host=settings.bind_host,
         port=settings.port,
         loop="uvloop",
@@ -89,11 +91,20 @@ def serve(settings: Settings) -> None:
         asyncio.run(_check_store(settings))
     except GatewayError as exc:
         raise SystemExit(f"error: {exc.message}") from None
+    if settings.workers > 1:
+        from antigravity_gateway.workers import supervise
+
+        supervise(settings)
+        return
     config = uvicorn_config(settings)
-    # Long-lived objects (modules, the app) leave the collector's view, and young collections run less
-    # often: a request allocates many short-lived dicts, and with the default threshold of 700 the
-    # collector ran every few requests.
+    tune_gc()
+    uvicorn.Server(config).run()
+
+
+def tune_gc() -> None:
+    """Long-lived objects (modules, the app) leave the collector's view, and young collections run less
+    often: a request allocates many short-lived dicts, and with the default threshold of 700 the
+    collector ran every few requests. Called once the app is built, in each serving process."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    uvicorn.Server(config).run()

@@ -40,6 +40,29 @@ DEFAULT_USERINFO_URL = "https://www.googleapis.com/oauth2/v2/userinfo"
 BUILTIN_PROFILE_NAMES = ("antigravity", "gemini-cli")
 
 
+def cpu_count() -> int:
+    """The cores this process may run on (its affinity mask, as ``os.process_cpu_count()`` of Python 3.13
+    tells), else the machine's."""
+    counter = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return int(counter() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def resolve_workers(value: Any) -> int:
+    """``workers`` as given (a number, its text, or ``auto`` for one per core) as a number of processes."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return cpu_count()
+        value = int(text) if text.isdigit() else value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{value!r} is not a number of workers: use a whole number of at least 1, or auto")
+    return value
+
+
 def default_home() -> Path:
     return Path(os.environ.get("AGW_HOME") or Path.home() / ".antigravity-gateway").expanduser()
 
@@ -66,6 +89,7 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=default_home)
     host: str = "127.0.0.1"
     port: int = Field(default=8045, ge=0, le=65535)
+    workers: int = 1
     allow_lan: bool = False
     api_key: str = ""
     auth_mode: AuthMode = "auto"
@@ -122,6 +146,11 @@ class Settings(BaseSettings):
     redis_url: str = ""
     redis_prefix: str = Field(default="agw:", min_length=1, max_length=100)
     log_level: str = "INFO"
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> int:
+        return resolve_workers(value)
 
     @field_validator("upstream_endpoints", mode="before")
     @classmethod

@@ -13,7 +13,8 @@ What it starts (every process on 127.0.0.1, each in its own session, all stopped
 * a fast stand-in upstream (``bench/fast_upstream.py``: asyncio.Protocol + httptools) on CPU 0, answering
   with the bytes recorded from the emulator, so that the gateway's own ceiling is visible;
 * two gateways (``agw serve``: uvicorn + uvloop + httptools, one process each) on CPU 1, one pointed at
-  the emulator, one at the fast stand-in, each with its own ``AGW_HOME`` and the demo account;
+  the emulator, one at the fast stand-in, each with its own ``AGW_HOME`` and the demo account; with
+  ``--workers N`` (N > 1) each is ``agw serve --workers N`` on both CPUs;
 * the C load generator ``bench/loadgen.c`` (compiled with gcc at start): on CPU 0 next to the upstream
   for gateway rows, on CPU 1 (the gateways are idle then) for direct rows;
 * with ``--redis`` (the default when ``redis-server`` is installed): a ``redis-server`` on CPU 0 and a
@@ -99,7 +100,7 @@ class Processes:
         name: str,
         cmd: list[str],
         *,
-        cpu: int,
+        cpu: int | str,
         log: Path | None = None,
         env: dict[str, str] | None = None,
         stdout_pipe: bool = False,
@@ -170,6 +171,58 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid``'s children, their children, ... (``agw serve --workers N``: the workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    out: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        out.append(child)
+        todo += children.get(child, [])
+    return out
+
+
+def tree_cpu_seconds(pid: int, tree: list[int]) -> float:
+    """CPU of ``pid`` and of the processes of ``tree`` still running (a gateway and its workers)."""
+    total = cpu_seconds(pid)
+    for child in tree:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += cpu_seconds(child)
+    return total
+
+
+def foreign_load(
+    ours: dict[str, tuple[int, tuple[int, ...]]],
+    used: dict[str, float],
+    cores0: dict[int, tuple[int, int]],
+    cores1: dict[int, tuple[int, int]],
+    window: float,
+) -> dict[int, float]:
+    """Per core, the share of it other processes used: busy time less ours. A process allowed on both
+    cores (the gateway's workers) cannot be split by core: then both cores are counted together and
+    the rest is shared equally between them."""
+    if window <= 0:
+        return {UP_CPU: 0.0, GW_CPU: 0.0}
+
+    def busy(core: int) -> float:
+        return (cores1[core][0] - cores0[core][0] + cores1[core][1] - cores0[core][1]) / CLK_TCK
+
+    if any(len(cores) > 1 for _, cores in ours.values()):
+        rest = busy(UP_CPU) + busy(GW_CPU) - sum(used.values())
+        return {UP_CPU: max(0.0, rest) / 2 / window, GW_CPU: max(0.0, rest) / 2 / window}
+    foreign: dict[int, float] = {}
+    for core in (UP_CPU, GW_CPU):
+        mine = sum(used[name] for name, (_, cores) in ours.items() if cores == (core,))
+        foreign[core] = max(0.0, busy(core) - mine) / window
+    return foreign
 
 
 def core_ticks() -> dict[int, tuple[int, int]]:
@@ -313,14 +366,27 @@ def gateway_env(home: Path, upstream: str, port: int | None = None) -> dict[str,
     return env
 
 
+def gateway_cores(workers: int) -> tuple[int, ...]:
+    """One gateway process has CPU 1 to itself; several workers get both CPUs (sharing CPU 0 with the
+    upstream and the load generator)."""
+    return (GW_CPU,) if workers <= 1 else (UP_CPU, GW_CPU)
+
+
 def agw_command() -> list[str]:
     exe = shutil.which("agw")
     return [exe] if exe else [sys.executable, "-c", "from antigravity_gateway.cli import main; main()"]
 
 
 def start_gateway(
-    procs: Processes, tmp: Path, label: str, upstream: str, extra_env: dict[str, str] | None = None
+    procs: Processes,
+    tmp: Path,
+    label: str,
+    upstream: str,
+    extra_env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> tuple[int, subprocess.Popen[bytes]]:
+    """``agw serve`` on CPU 1, or with ``workers`` > 1, ``agw serve --workers N`` on both CPUs (the flag is
+    only passed then, so that a gateway package from before it can still be measured)."""
     home = tmp / f"home-{label}"
     home.mkdir()
     extra = extra_env or {}
@@ -337,17 +403,19 @@ def start_gateway(
     log = tmp / f"gateway-{label}.log"
     proc = procs.start(
         f"gateway->{label}",
-        [*agw_command(), "serve"],
-        cpu=GW_CPU,
+        [*agw_command(), "serve", *(["--workers", str(workers)] if workers > 1 else [])],
+        cpu=",".join(map(str, gateway_cores(workers))),
         log=log,
         env=gateway_env(home, upstream, port) | extra,
     )
     deadline = time.monotonic() + 30
+    serving: set[int] = set()  # the workers seen answering (each /healthz is a new connection)
     while True:
         with contextlib.suppress(OSError):
             status, _, data = http_call(f"http://127.0.0.1:{port}", "GET", "/healthz")
             health = orjson.loads(data)
-            if status == 200 and health["accounts"]["usable"] >= 1:
+            serving.add(int(health.get("worker", {}).get("index", 0)))
+            if status == 200 and health["accounts"]["usable"] >= 1 and len(serving) >= workers:
                 return port, proc
         if proc.poll() is not None or time.monotonic() > deadline:
             raise BenchError(f"gateway->{label} did not come up; log:\n{log.read_text()[-2000:]}")
@@ -362,6 +430,7 @@ class Setup:
     notes: list[str]
     # live streams: API -> (port, raw request, end marker); "direct" is the stand-in itself
     live: dict[str, tuple[int, bytes, str]] = field(default_factory=dict)
+    workers: int = 1  # processes of each gateway (agw serve --workers)
 
 
 def start_redis(procs: Processes, tmp: Path) -> tuple[str, subprocess.Popen[bytes]]:
@@ -438,7 +507,7 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
     project = project["id"] if isinstance(project, dict) else project
 
     # 3. the gateway in front of the emulator (CPU 1)
-    gw_emu_port, gw_emu = start_gateway(procs, tmp, "emulator", emu_url)
+    gw_emu_port, gw_emu = start_gateway(procs, tmp, "emulator", emu_url, workers=args.workers)
     gw_path = f"/v1beta/models/{MODEL}:generateContent"
     gw_stream_path = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
     client_body = orjson.dumps(
@@ -568,7 +637,7 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
     )
 
     # 7. the gateway in front of the fast stand-in (CPU 1)
-    gw_fast_port, gw_fast = start_gateway(procs, tmp, "fast", fast_url)
+    gw_fast_port, gw_fast = start_gateway(procs, tmp, "fast", fast_url, workers=args.workers)
     verify_json(
         expect_ok(
             "gateway->fast generateContent",
@@ -683,7 +752,7 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
         # 9. the same gateway with its pool in Redis (CPU 1), the server on CPU 0
         redis_url, redis_proc = start_redis(procs, tmp)
         gw_redis_port, gw_redis = start_gateway(
-            procs, tmp, "redis-fast", fast_url, {"AGW_REDIS_URL": redis_url}
+            procs, tmp, "redis-fast", fast_url, {"AGW_REDIS_URL": redis_url}, workers=args.workers
         )
         verify_json(
             expect_ok(
@@ -756,7 +825,7 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
             '"finishReason": "STOP"',
         ),
     }
-    return Setup(targets, pids, n_events, notes, live)
+    return Setup(targets, pids, n_events, notes, live, workers=args.workers)
 
 
 def _drop_headers(result: tuple[int, dict[str, str], bytes]) -> tuple[int, bytes]:
@@ -851,13 +920,18 @@ def run_cell(
         *t.checks[kind],
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    gw_cores = gateway_cores(setup_.workers)
     ours = {
-        name: (pid, GW_CPU if name.startswith("gateway") else UP_CPU) for name, pid in setup_.pids.items()
+        name: (pid, gw_cores if name.startswith("gateway") else (UP_CPU,))
+        for name, pid in setup_.pids.items()
     }
-    ours["loadgen"] = (proc.pid, cpu)
+    ours["loadgen"] = (proc.pid, (cpu,))
+    # a gateway's CPU is its own and its workers'
+    trees = {name: descendants(pid) if name.startswith("gateway") else [] for name, (pid, _) in ours.items()}
 
     def sample() -> tuple[float, dict[str, float], dict[int, tuple[int, int]]]:
-        return time.monotonic(), {name: cpu_seconds(pid) for name, (pid, _) in ours.items()}, core_ticks()
+        cpu_s = {name: tree_cpu_seconds(pid, trees[name]) for name, (pid, _) in ours.items()}
+        return time.monotonic(), cpu_s, core_ticks()
 
     try:
         line = read_line(proc, warmup + duration + 30, "loadgen")
@@ -881,11 +955,7 @@ def run_cell(
         data["stderr"] = err.decode(errors="replace").strip()[:500]
     window = t1 - t0
     used = {name: cpu1[name] - cpu0[name] for name in ours}
-    foreign: dict[int, float] = {}
-    for core in (UP_CPU, GW_CPU):
-        busy = (cores1[core][0] - cores0[core][0] + cores1[core][1] - cores0[core][1]) / CLK_TCK
-        mine = sum(used[name] for name, (_, c) in ours.items() if c == core)
-        foreign[core] = max(0.0, busy - mine) / window if window > 0 else 0.0
+    foreign = foreign_load(ours, used, cores0, cores1, window)
     return Result(
         kind,
         conns,
@@ -926,6 +996,16 @@ def rss_mb(pid: int) -> tuple[float | None, float | None]:
     return values.get("VmRSS"), values.get("VmHWM")
 
 
+def tree_rss_mb(pid: int, tree: list[int]) -> tuple[float | None, float | None]:
+    """:func:`rss_mb` summed over a gateway and its workers."""
+    rss, hwm = rss_mb(pid)
+    for child in tree:
+        more_rss, more_hwm = rss_mb(child)
+        rss = None if rss is None or more_rss is None else rss + more_rss
+        hwm = None if hwm is None or more_hwm is None else hwm + more_hwm
+    return rss, hwm
+
+
 def run_live(tmp: Path, api: str, streams: int, setup_: Setup, args: argparse.Namespace) -> LiveResult:
     port, request, marker = setup_.live[api]
     req_file = tmp / f"live-{api}.http"
@@ -956,9 +1036,10 @@ def run_live(tmp: Path, api: str, streams: int, setup_: Setup, args: argparse.Na
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     gw_pid = setup_.pids["gateway-fast"] if api != "direct" else None
-    ours = {"fast": (setup_.pids["fast"], UP_CPU), "client": (proc.pid, UP_CPU)}
+    ours = {"fast": (setup_.pids["fast"], (UP_CPU,)), "client": (proc.pid, (UP_CPU,))}
     if gw_pid is not None:
-        ours["gateway"] = (gw_pid, GW_CPU)
+        ours["gateway"] = (gw_pid, gateway_cores(setup_.workers))
+    trees = {name: descendants(pid) if name == "gateway" else [] for name, (pid, _) in ours.items()}
     timeout = args.live_warmup + args.live_duration + 60
     try:
         line = read_line(proc, timeout, "live client")
@@ -966,16 +1047,16 @@ def run_live(tmp: Path, api: str, streams: int, setup_: Setup, args: argparse.Na
             raise BenchError(f"live client: expected START, got {line!r}")
         t0, cpu0, cores0 = (
             time.monotonic(),
-            {n: cpu_seconds(pid) for n, (pid, _) in ours.items()},
+            {n: tree_cpu_seconds(pid, trees[n]) for n, (pid, _) in ours.items()},
             core_ticks(),
         )
         line = read_line(proc, timeout, "live client")
         t1, cpu1, cores1 = (
             time.monotonic(),
-            {n: cpu_seconds(pid) for n, (pid, _) in ours.items()},
+            {n: tree_cpu_seconds(pid, trees[n]) for n, (pid, _) in ours.items()},
             core_ticks(),
         )
-        rss, hwm = rss_mb(gw_pid) if gw_pid is not None else (None, None)
+        rss, hwm = tree_rss_mb(gw_pid, trees["gateway"]) if gw_pid is not None else (None, None)
         if line != "END":
             raise BenchError(f"live client: expected END, got {line!r}")
         data = json.loads(read_line(proc, 60, "live client"))
@@ -993,11 +1074,7 @@ def run_live(tmp: Path, api: str, streams: int, setup_: Setup, args: argparse.Na
     used = {n: cpu1[n] - cpu0[n] for n in ours}
     data["client_cpu_pct"] = used["client"] / window * 100 if window else 0.0
     data["upstream_cpu_pct"] = used["fast"] / window * 100 if window else 0.0
-    foreign: dict[int, float] = {}
-    for core in (UP_CPU, GW_CPU):
-        busy = (cores1[core][0] - cores0[core][0] + cores1[core][1] - cores0[core][1]) / CLK_TCK
-        mine = sum(used[n] for n, (_, c) in ours.items() if c == core)
-        foreign[core] = max(0.0, busy - mine) / window if window > 0 else 0.0
+    foreign = foreign_load(ours, used, cores0, cores1, window)
     return LiveResult(api, streams, data, used.get("gateway"), window, rss, hwm, foreign)
 
 
@@ -1006,7 +1083,8 @@ def live_report(results: list[LiveResult], args: argparse.Namespace) -> list[str
         "",
         f"Live streams: N concurrent streams of {args.live_events} events, one every "
         f"{args.live_interval * 1000:g} ms ({1 / args.live_interval:g} events/s each), through the gateway "
-        "to the fast stand-in; the client and the stand-in share CPU 0, the gateway has CPU 1. Delay = time "
+        f"to the fast stand-in; the client and the stand-in share CPU 0; {gateway_placement(args.workers)}. "
+        "Delay = time "
         "from the stand-in writing an event to the client reading it (includes the client's own lateness: "
         "see the direct rows, client -> stand-in)",
         "",
@@ -1056,6 +1134,15 @@ def live_report(results: list[LiveResult], args: argparse.Namespace) -> list[str
         if r.failed and "stderr" in d:
             lines.append(f"  - {d['stderr'][:300]}")
     return lines
+
+
+def gateway_placement(workers: int) -> str:
+    if workers <= 1:
+        return "Gateway (one process) on CPU 1"
+    return (
+        f"Gateway with {workers} workers (agw serve --workers {workers}) on CPUs 0 and 1, not pinned to one "
+        "core: it shares CPU 0 with the upstream and the load generator; its CPU is the parent's and the workers'"
+    )
 
 
 def nice_prefix(nice: int) -> list[str]:
@@ -1117,8 +1204,8 @@ def report(
     )
     add(
         f"{args.rounds} interleaved rounds, {args.warmup:g} s warm-up + {args.duration:g} s measured per cell; "
-        f"medians [min–max over rounds]; {elapsed:.0f} s in all. Gateway on CPU 1, upstream on CPU 0; "
-        "load generator on CPU 0 for gateway rows, CPU 1 for direct rows."
+        f"medians [min–max over rounds]; {elapsed:.0f} s in all. {gateway_placement(setup_.workers)}, "
+        "upstream on CPU 0; load generator on CPU 0 for gateway rows, CPU 1 for direct rows."
     )
     add("; ".join(setup_.notes) + ".")
     noise = [max(r.foreign.values(), default=0.0) * 100 for r in results]
@@ -1183,7 +1270,11 @@ def report(
             f"| {cpu_cell(c.up_us, c.up_pct)} | {c.failed}/{c.completed:,} | {med(c.noise):.0f} |"
         )
     add("")
-    add("Targets (gateway on one core)")
+    add(
+        "Targets (gateway on one core)"
+        if setup_.workers <= 1
+        else f"Targets (set for one gateway process on one core; this run: {setup_.workers} workers on both cores)"
+    )
     add("")
     for upstream in ("emulator", "fast"):
         gw1, d1 = cells.get(("json", 1, upstream, "gateway")), cells.get(("json", 1, upstream, "direct"))
@@ -1402,6 +1493,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the Redis-backend row (a gateway whose pool is in a redis-server; non-streaming, fast stand-in); "
         "auto: when redis-server is installed",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes of each gateway under test (agw serve --workers N; default 1, on CPU 1); with more "
+        "than 1 the gateways run on both CPUs",
+    )
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, homes)")
     args = p.parse_args(argv)
@@ -1412,6 +1510,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.max_retries = args.max_retries if args.max_retries is not None else (3 if quick else 8)
     if args.rounds < 1 or args.duration <= 0 or args.warmup < 0 or args.conns < 1:
         p.error("rounds, duration and conns must be positive")
+    if args.workers < 1:
+        p.error("--workers: at least 1")
     named = {"all": "json,sse,openai,anthropic", "both": "json,sse", "none": ""}
     args.kind_list = [k for k in named.get(args.kinds, args.kinds).split(",") if k]
     if any(k not in ("json", *STREAM_KINDS) for k in args.kind_list):
@@ -1461,7 +1561,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         loadgen = tmp / "loadgen"
         subprocess.run(["gcc", "-O2", "-o", str(loadgen), str(BENCH / "loadgen.c")], check=True, timeout=120)
-        print("starting the emulator, the fast stand-in and the gateways ...", file=sys.stderr)
+        print(
+            "starting the emulator, the fast stand-in and the gateways"
+            + (f" of {args.workers} workers each" if args.workers > 1 else "")
+            + f" ({gateway_placement(args.workers)}) ...",
+            file=sys.stderr,
+        )
         s = setup(procs, tmp, args)
         kinds = args.kind_list
         upstreams = ["emulator", "fast"] if args.upstreams == "both" else [args.upstreams]

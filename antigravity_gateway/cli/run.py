@@ -58,17 +58,26 @@ async def _usable_accounts(settings: Settings) -> tuple[int, int]:
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1; AGW_HOST).")
 @click.option("--port", default=None, type=int, help="Port (default 8045; AGW_PORT).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    default=None,
+    metavar="N|auto",
+    help="Processes serving the port (default 1; auto: one per core; AGW_WORKERS).",
+)
+def serve(host: str | None, port: int | None, workers: str | None) -> None:
     """Run the gateway."""
     from antigravity_gateway.web.security import posture_notes, posture_warnings
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, workers=workers)
     if problem := port_problem(settings.bind_host, settings.port):
         fail(problem)
     base = f"http://{settings.host if not settings.allow_lan else settings.bind_host}:{settings.port}"
     # a store that cannot open is one line, before the banner
     usable, user_keys = run_async(_usable_accounts(settings))
-    click.echo(f"Antigravity Gateway {__version__} on {base} (home {settings.home}); dashboard: {base}/ui")
+    several = f", {settings.workers} workers" if settings.workers > 1 else ""
+    click.echo(
+        f"Antigravity Gateway {__version__} on {base} (home {settings.home}{several}); dashboard: {base}/ui"
+    )
     if settings.redis_url:
         click.echo(
             f"pool shared through Redis at {redact(settings.redis_url)} (keys {settings.redis_prefix}*)"

@@ -43,10 +43,11 @@ def record_usage(record: RequestRecord, usage: Any) -> None:
 class RequestLogger:
     """Use as ``async with RequestLogger(store, ...)``; :meth:`submit` never blocks or fails."""
 
-    def __init__(self, store: Store, *, keep_days: float, max_rows: int) -> None:
+    def __init__(self, store: Store, *, keep_days: float, max_rows: int, prune: bool = True) -> None:
         self.store = store
         self.keep_days = keep_days
         self.max_rows = max_rows
+        self.prune = prune  # False in all but one of several processes on one store
         self._pending: list[RequestRecord] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -95,7 +96,7 @@ class RequestLogger:
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
             self._wake.clear()
             await self.flush()
-            if time.monotonic() >= next_prune:
+            if self.prune and time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + PRUNE_INTERVAL
                 try:
                     removed = await self.store.prune_requests(

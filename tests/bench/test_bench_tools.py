@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -157,6 +158,22 @@ def test_run_options() -> None:
     assert (quick.rounds, quick.warmup, quick.duration) == (3, 0.2, 0.5)
     full = module.parse_args([])
     assert (full.rounds, full.warmup, full.duration, full.conns) == (3, 1.0, 4.0, 64)
+    # --workers N: the gateways under test as `agw serve --workers N`, on both cores instead of CPU 1
+    assert full.workers == 1 and module.gateway_cores(1) == (1,)
+    assert module.parse_args(["--workers", "2"]).workers == 2 and module.gateway_cores(2) == (0, 1)
+    with pytest.raises(SystemExit):
+        module.parse_args(["--workers", "0"])
+    assert "CPU 1" in module.gateway_placement(1) and "CPUs 0 and 1" in module.gateway_placement(2)
+    # a gateway's CPU is its own and its workers': the process tree, read from /proc
+    assert os.getpid() in module.descendants(os.getppid())
+    ticks = {0: (0, 0), 1: (0, 0)}
+    later = {0: (module.CLK_TCK, 0), 1: (module.CLK_TCK // 2, 0)}  # 1 s and 0.5 s busy
+    pinned = {"gw": (1, (1,)), "up": (2, (0,))}
+    assert module.foreign_load(pinned, {"gw": 0.5, "up": 0.5}, ticks, later, 1.0) == {0: 0.5, 1: 0.0}
+    spread = {"gw": (1, (0, 1)), "up": (2, (0,))}
+    assert module.foreign_load(spread, {"gw": 1.0, "up": 0.2}, ticks, later, 1.0) == pytest.approx(
+        {0: 0.15, 1: 0.15}
+    )
 
 
 def live(tmp_path: Path, port: int, events: int) -> dict[str, Any]:

@@ -126,11 +126,11 @@ async def test_changes_report_the_areas_written_by_any_process(open_store: Store
 async def test_bindings_can_be_read_from_a_point_in_time(open_store: StoreOpener) -> None:
     async with open_store() as store:
         await store.save_binding("old", "a")
-        middle = time.time()
-        while time.time() == middle:  # the clock must move on (coarse clocks)
+        middle = time.time()  # not before the old binding's time
+        while time.time() < middle + 0.002:  # the new one is written clearly later
             pass
         await store.save_binding("new", "b")
-        assert await store.list_bindings(since=middle + 1e-6) == {"new": "b"}
+        assert await store.list_bindings(since=middle + 0.001) == {"new": "b"}
         assert await store.list_bindings() == {"old": "a", "new": "b"}
 
 
