@@ -1,5 +1,5 @@
 """User keys across processes and hosts, with real ``agw serve`` processes: two on one AGW_HOME (SQLite),
-and two hosts with their own AGW_HOME on one ``redis-server``. A key made by the CLI of a third process
+one with ``--workers 2``, and two hosts with their own AGW_HOME on one ``redis-server``. A key made by the CLI of a third process
 works on both within a second; 50 parallel requests split over both against ``--rpm 10`` admit exactly
 10; a stream held on one takes the only ``--concurrency 1`` slot on the other; a revocation made on one
 reaches the other; the daily totals count every host's requests."""
@@ -174,3 +174,37 @@ def test_redis_down_refuses_user_keys_with_503_and_they_work_again_after(
         assert _post(gateway.base, "sk-operator").status_code == 200  # the operator's key: from memory
         server.start()
         _until(lambda: _post(gateway.base, secret).status_code == 200, "the key works again", timeout=10)
+
+
+def test_limits_hold_across_workers(
+    tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer
+) -> None:
+    emulator.add_account(make_account("alice@example.com"))
+    env = {**os.environ, **emulator_env(emulator_server, tmp_path / "home")}
+    assert _agw(env, "accounts", "add", "--refresh-token", "1//alice").returncode == 0
+    secret = json.loads(_agw(env, "keys", "add", "team", "--rpm", "10", "--json").stdout)["secret"]
+    fresh = httpx.Limits(max_keepalive_connections=0)  # a new connection per request: every worker gets some
+    with serve(env, "--workers", "2") as gateway:
+        pids: set[int] = set()
+
+        def both_workers_answer() -> bool:
+            with httpx.Client(timeout=10, limits=fresh) as client:
+                pids.add(client.get(gateway.base + "/healthz").json()["worker"]["pid"])
+            return len(pids) == 2
+
+        _until(both_workers_answer, "two workers answering", timeout=30)
+        emulator.clear_requests()
+
+        async def burst() -> list[int]:
+            async with httpx.AsyncClient(timeout=30, limits=fresh) as client:
+                answers = await asyncio.gather(
+                    *(
+                        client.post(gateway.base + FLASH, json=BODY, headers={"x-goog-api-key": secret})
+                        for _ in range(50)
+                    )
+                )
+            return [a.status_code for a in answers]
+
+        statuses = asyncio.run(burst())
+    assert statuses.count(200) == 10 and statuses.count(429) == 40, statuses
+    assert _generate_calls(emulator) == 10
