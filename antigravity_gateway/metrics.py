@@ -87,6 +87,13 @@ def prepare_multiprocess_dir(path: Path) -> None:
         values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
+def end_multiprocess_dir() -> None:
+    """For the supervisor, once its workers are gone: this process back to values in memory (the
+    directory is about to be removed)."""
+    os.environ.pop(MULTIPROC_ENV, None)
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
 def mark_process_dead(pid: int) -> None:
     """For the supervisor, when a worker exits: prometheus_client's bookkeeping for that process (its
     counters stay counted)."""

@@ -42,7 +42,7 @@ from types import FrameType
 
 import uvicorn
 
-from antigravity_gateway.metrics import mark_process_dead, prepare_multiprocess_dir
+from antigravity_gateway.metrics import end_multiprocess_dir, mark_process_dead, prepare_multiprocess_dir
 from antigravity_gateway.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class Supervisor:
                 signal.signal(sig, handler)
             os.close(wake_read)
             os.close(wake_write)
+            end_multiprocess_dir()
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
         return not self.failed
 
