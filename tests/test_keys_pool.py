@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,23 +19,13 @@ import pytest
 
 from antigravity_gateway.emulator import Emulator, EmulatorServer, Fault
 from tests.conftest import emulator_env, make_account
-from tests.served import serve
+from tests.served import agw, serve
 
 FLASH = "/v1beta/models/gemini-2.5-flash:generateContent"
 STREAM = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "hello from the team"}]}]}
 
 Env = Callable[[int], dict[str, str]]
-
-
-def _agw(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "antigravity_gateway", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def _until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
@@ -68,7 +56,7 @@ def pool(
                 "AGW_REDIS_URL": url,
             }
 
-    added = _agw(env(0), "accounts", "add", "--refresh-token", "1//alice")
+    added = agw(env(0), "accounts", "add", "--refresh-token", "1//alice")
     assert added.returncode == 0, added.stdout + added.stderr
     return env
 
@@ -85,7 +73,7 @@ def _generate_calls(emulator: Emulator) -> int:
 def test_limits_hold_across_processes_and_hosts(pool: Env, emulator: Emulator) -> None:
     with serve(pool(0)) as first, serve(pool(1)) as second:
         bases = [first.base, second.base]
-        made = _agw(pool(2), "keys", "add", "team", "--rpm", "10", "--json")
+        made = agw(pool(2), "keys", "add", "team", "--rpm", "10", "--json")
         assert made.returncode == 0, made.stdout + made.stderr
         secret = json.loads(made.stdout)["secret"]
         for base in bases:  # the key exists now: no key, no answer, on both
@@ -107,7 +95,7 @@ def test_limits_hold_across_processes_and_hosts(pool: Env, emulator: Emulator) -
         assert _generate_calls(emulator) == 10
 
         # One slot for the whole pool: a stream held on the first takes it from the second.
-        assert _agw(pool(2), "keys", "edit", "team", "--rpm", "0", "--concurrency", "1").returncode == 0
+        assert agw(pool(2), "keys", "edit", "team", "--rpm", "0", "--concurrency", "1").returncode == 0
         for base in bases:
             _until(
                 lambda b=base: "x-ratelimit-limit-requests" not in _post(b, secret).headers,
@@ -130,7 +118,7 @@ def test_limits_hold_across_processes_and_hosts(pool: Env, emulator: Emulator) -
         assert httpx.post(f"{second.base}/api/keys/team/revoke", json={}, timeout=10).status_code == 200
         _until(lambda: "was revoked" in _post(first.base, secret).text, "the revocation reaches the first")
 
-    usage = json.loads(_agw(pool(2), "keys", "usage", "team", "--json").stdout)
+    usage = json.loads(agw(pool(2), "keys", "usage", "team", "--json").stdout)
     (today,) = usage
     counted: Any = today["requests"]
     assert counted >= 13 and today["refused"] >= 41  # both hosts' requests, in one daily total
@@ -150,8 +138,8 @@ def test_redis_down_refuses_user_keys_with_503_and_they_work_again_after(
         "AGW_REDIS_URL": server.url,
         "AGW_API_KEY": "sk-operator",
     }
-    assert _agw(env, "accounts", "add", "--refresh-token", "1//alice").returncode == 0
-    secret = json.loads(_agw(env, "keys", "add", "team", "--rpm", "100", "--json").stdout)["secret"]
+    assert agw(env, "accounts", "add", "--refresh-token", "1//alice").returncode == 0
+    secret = json.loads(agw(env, "keys", "add", "team", "--rpm", "100", "--json").stdout)["secret"]
     with serve(env) as gateway:
         assert _post(gateway.base, secret).status_code == 200
         server.kill()
@@ -181,8 +169,8 @@ def test_limits_hold_across_workers(
 ) -> None:
     emulator.add_account(make_account("alice@example.com"))
     env = {**os.environ, **emulator_env(emulator_server, tmp_path / "home")}
-    assert _agw(env, "accounts", "add", "--refresh-token", "1//alice").returncode == 0
-    secret = json.loads(_agw(env, "keys", "add", "team", "--rpm", "10", "--json").stdout)["secret"]
+    assert agw(env, "accounts", "add", "--refresh-token", "1//alice").returncode == 0
+    secret = json.loads(agw(env, "keys", "add", "team", "--rpm", "10", "--json").stdout)["secret"]
     fresh = httpx.Limits(max_keepalive_connections=0)  # a new connection per request: every worker gets some
     with serve(env, "--workers", "2") as gateway:
         pids: set[int] = set()

@@ -9,11 +9,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +20,11 @@ import pytest
 from antigravity_gateway.emulator import Emulator, EmulatorServer, Fault
 from tests.conftest import emulator_env, free_port, make_account
 from tests.redis_server import RedisServer
-from tests.served import serve
+from tests.served import add_accounts, agw, assert_refreshes_were_shared, mixed_traffic, serve
 
 TRAFFIC_SECONDS = 6.0
 TTL = 2
 FLASH = "/v1beta/models/gemini-2.5-flash:generateContent"
-
-
-def _agw(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "antigravity_gateway", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def _ask(text: str) -> dict[str, Any]:
@@ -64,12 +51,6 @@ def _hosts(tmp_path: Path, server: EmulatorServer, url: str) -> Hosts:
     return env
 
 
-def _add(env: dict[str, str], *names: str) -> None:
-    for name in names:
-        added = _agw(env, "accounts", "add", "--refresh-token", f"1//{name}")
-        assert added.returncode == 0, added.stdout + added.stderr
-
-
 @pytest.fixture
 def hosts(tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer, redis_url: str) -> Hosts:
     for name in ("alice", "bob"):
@@ -77,44 +58,23 @@ def hosts(tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer, r
             make_account(f"{name}@example.com", rotate_refresh_token=True, access_token_ttl=TTL)
         )
     env = _hosts(tmp_path, emulator_server, redis_url)
-    _add(env(0), "alice", "bob")  # added on host 0 only: host 1 gets them from Redis
+    add_accounts(env(0), "alice", "bob")  # added on host 0 only: host 1 gets them from Redis
     return env
 
 
 def test_two_hosts_share_refreshes_and_never_reuse_a_refresh_token(hosts: Hosts, emulator: Emulator) -> None:
     emulator.clear_requests()
-    statuses: Counter[tuple[int, int]] = Counter()
-    lock = threading.Lock()
     with serve(hosts(0)) as first, serve(hosts(1)) as second:
-        bases = [first.base, second.base]
-        stop = time.monotonic() + TRAFFIC_SECONDS
-
-        def traffic(worker: int) -> None:
-            with httpx.Client(timeout=30) as client:
-                i = 0
-                while time.monotonic() < stop:
-                    which = (worker + i) % 2
-                    answer = client.post(bases[which] + FLASH, json=_ask(f"question {worker}-{i}"))
-                    with lock:
-                        statuses[which, answer.status_code] += 1
-                    i += 1
-
-        with ThreadPoolExecutor(6) as pool:
-            runs = [pool.submit(traffic, w) for w in range(6)]
-            # a third host's CLI refreshes every account meanwhile
-            quota = _agw(hosts(2), "accounts", "quota", "--refresh", "--json")
-            for run in runs:
-                run.result()
+        # a third host's CLI refreshes every account meanwhile
+        statuses, quota = mixed_traffic(
+            [first.base, second.base],
+            FLASH,
+            TRAFFIC_SECONDS,
+            lambda: agw(hosts(2), "accounts", "quota", "--refresh", "--json"),
+        )
         assert quota.returncode == 0, quota.stdout + quota.stderr
-        listed = json.loads(_agw(hosts(1), "accounts", "list", "--json").stdout)
-
-    assert {status for (_, status) in statuses} == {200}, statuses
-    assert statuses[0, 200] > 20 and statuses[1, 200] > 20, statuses  # both hosts served
-    token_calls = [r for r in emulator.requests if r.method == "token"]
-    sent = [r.body["refresh_token"] for r in token_calls]
-    assert [t for t, n in Counter(sent).items() if n > 1] == [], "a refresh token was sent twice"
-    assert all(r.status == 200 for r in token_calls), [r.status for r in token_calls]
-    assert 2 <= len(token_calls) <= 2 * (TRAFFIC_SECONDS / 1.5 + 3), len(token_calls)
+        listed = json.loads(agw(hosts(1), "accounts", "list", "--json").stdout)
+    assert_refreshes_were_shared(emulator, statuses, TRAFFIC_SECONDS)
     assert sorted(a["status"] for a in listed) == ["enabled", "enabled"], listed
 
 
@@ -208,7 +168,7 @@ def test_a_live_setting_changed_on_one_host_applies_on_the_other(hosts: Hosts) -
         )
         assert time.monotonic() - started < 2.0
         # and the same through a host's config.toml (its gateway applies it, then shares it)
-        assert _agw(hosts(1), "config", "set", "quota_protection", "5").returncode == 0
+        assert agw(hosts(1), "config", "set", "quota_protection", "5").returncode == 0
         _until(
             lambda: httpx.get(f"{first.base}/api/settings", timeout=10).json()["quota_protection"] == 5,
             what="config.toml's change reaches the first host",
@@ -241,7 +201,7 @@ def test_redis_killed_mid_traffic_then_restarted(
     for name in ("alice", "bob"):  # access tokens that stay fresh through the outage
         emulator.add_account(make_account(f"{name}@example.com"))
     env = _hosts(tmp_path, emulator_server, own_redis.url)
-    _add(env(0), "alice", "bob")
+    add_accounts(env(0), "alice", "bob")
     with serve(env(0)) as first, serve(env(1)) as second:
         for base in (first.base, second.base):
             assert httpx.post(base + FLASH, json=_ask("warm up"), timeout=30).status_code == 200
@@ -325,5 +285,5 @@ def test_serve_with_redis_down_is_one_line_and_a_non_zero_exit(
     (line,) = output.splitlines()  # nothing else: no banner, no traceback
     assert line.startswith("error: Redis at redis://:***@127.0.0.1") and "cannot be reached" in line, output
     assert "Traceback" not in output and "sekrit-password" not in output
-    listed = _agw(env, "accounts", "list")
+    listed = agw(env, "accounts", "list")
     assert listed.returncode == 1 and listed.stderr.count("\n") == 1 and "cannot be reached" in listed.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 
 from antigravity_gateway.emulator import Emulator, EmulatorServer
 from tests.conftest import emulator_env, make_account
-from tests.served import Served, serve
+from tests.served import Served, add_accounts, serve
 
 CHAT = '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"spend the quota"}]}'
 
@@ -27,14 +26,7 @@ CHAT = '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"spend 
 def env(tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer) -> dict[str, str]:
     emulator.add_account(make_account("alice@example.com"))
     values = {**os.environ, **emulator_env(emulator_server, tmp_path / "home")}
-    added = subprocess.run(
-        [sys.executable, "-m", "antigravity_gateway", "accounts", "add", "--refresh-token", "1//alice"],
-        env=values,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert added.returncode == 0, added.stdout + added.stderr
+    add_accounts(values, "alice")
     return values
 
 

@@ -30,6 +30,7 @@ from antigravity_gateway.emulator import Emulator, EmulatorServer
 from antigravity_gateway.settings import Settings, cpu_count, resolve_workers
 from antigravity_gateway.workers import Supervisor, bind_socket
 from tests.conftest import emulator_env, free_port, make_account, make_settings
+from tests.served import add_accounts
 
 psutil = pytest.importorskip("psutil", reason="psutil not installed")
 
@@ -79,14 +80,7 @@ class Served:
 def env(tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer) -> dict[str, str]:
     emulator.add_account(make_account("alice@example.com"))
     values = {**os.environ, **emulator_env(emulator_server, tmp_path / "home")}
-    added = subprocess.run(
-        [sys.executable, "-m", "antigravity_gateway", "accounts", "add", "--refresh-token", "1//alice"],
-        env=values,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert added.returncode == 0, added.stdout + added.stderr
+    add_accounts(values, "alice")
     return values
 
 

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import threading
 import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2 as httpx
@@ -22,20 +17,10 @@ import pytest
 
 from antigravity_gateway.emulator import Emulator, EmulatorServer, Fault
 from tests.conftest import emulator_env, make_account
-from tests.served import serve
+from tests.served import add_accounts, agw, assert_refreshes_were_shared, mixed_traffic, serve
 
 TRAFFIC_SECONDS = 6.0
 TTL = 2
-
-
-def _agw(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "antigravity_gateway", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture
@@ -45,9 +30,7 @@ def env(tmp_path: Path, emulator: Emulator, emulator_server: EmulatorServer) -> 
             make_account(f"{name}@example.com", rotate_refresh_token=True, access_token_ttl=TTL)
         )
     values = {**os.environ, **emulator_env(emulator_server, tmp_path / "home")}
-    for name in ("alice", "bob"):
-        added = _agw(values, "accounts", "add", "--refresh-token", f"1//{name}")
-        assert added.returncode == 0, added.stdout + added.stderr
+    add_accounts(values, "alice", "bob")
     return values
 
 
@@ -55,44 +38,17 @@ def test_two_gateways_on_one_home_share_refreshes_and_never_reuse_a_refresh_toke
     env: dict[str, str], emulator: Emulator
 ) -> None:
     emulator.clear_requests()
-    statuses: Counter[tuple[int, int]] = Counter()
-    lock = threading.Lock()
     with serve(env) as first, serve(env) as second:
-        bases = [first.base, second.base]
-        stop = time.monotonic() + TRAFFIC_SECONDS
-
-        def traffic(worker: int) -> None:
-            with httpx.Client(timeout=30) as client:
-                i = 0
-                while time.monotonic() < stop:
-                    which = (worker + i) % 2
-                    answer = client.post(
-                        f"{bases[which]}/v1beta/models/gemini-2.5-flash:generateContent",
-                        json={"contents": [{"role": "user", "parts": [{"text": f"question {worker}-{i}"}]}]},
-                    )
-                    with lock:
-                        statuses[which, answer.status_code] += 1
-                    i += 1
-
-        with ThreadPoolExecutor(6) as pool:
-            runs = [pool.submit(traffic, w) for w in range(6)]
-            # A CLI command that refreshes every account, while both gateways serve.
-            quota = _agw(env, "accounts", "quota", "--refresh", "--json")
-            for run in runs:
-                run.result()
+        # A CLI command that refreshes every account runs while both gateways serve.
+        statuses, quota = mixed_traffic(
+            [first.base, second.base],
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            TRAFFIC_SECONDS,
+            lambda: agw(env, "accounts", "quota", "--refresh", "--json"),
+        )
         assert quota.returncode == 0, quota.stdout + quota.stderr
-        listed = json.loads(_agw(env, "accounts", "list", "--json").stdout)
-
-    assert {status for (_, status) in statuses} == {200}, statuses
-    assert statuses[0, 200] > 20 and statuses[1, 200] > 20, statuses  # both processes served
-
-    token_calls = [r for r in emulator.requests if r.method == "token"]
-    sent = [r.body["refresh_token"] for r in token_calls]
-    assert [t for t, n in Counter(sent).items() if n > 1] == [], "a refresh token was sent twice"
-    assert all(r.status == 200 for r in token_calls), [r.status for r in token_calls]
-    # 2 accounts, 2-second tokens refreshed a quarter of their life before expiry: about one refresh per
-    # account per 1.5 s, shared by both gateways and the CLI (before: one per request, thousands).
-    assert 2 <= len(token_calls) <= 2 * (TRAFFIC_SECONDS / 1.5 + 3), len(token_calls)
+        listed = json.loads(agw(env, "accounts", "list", "--json").stdout)
+    assert_refreshes_were_shared(emulator, statuses, TRAFFIC_SECONDS)
     assert sorted(a["status"] for a in listed) == ["enabled", "enabled"], listed
 
 
