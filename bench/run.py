@@ -79,6 +79,8 @@ TARGET_LIVE_STREAMS = 1000  # live streams on one core ...
 TARGET_LIVE_DELAY_MS = 50.0  # ... with no event delayed more than this ...
 TARGET_LIVE_RSS_MB = 150.0  # ... and the gateway's RSS at most this
 TARGET_REDIS_EXTRA = 0.20  # the Redis store costs at most this much more gateway CPU per request (issue 10)
+# agw serve --workers 2 on the 2 cores it shares with the load generator and the upstream (issue 10)
+TARGET_WORKERS_RATIO = 1.4
 
 
 class BenchError(RuntimeError):
@@ -335,7 +337,7 @@ def verify_translated(kind: str, data: bytes, expected_text: str, what: str) -> 
 class Target:
     """Where a load generator sends its requests."""
 
-    name: str  # "gateway" | "direct"
+    name: str  # "gateway" | "direct" | "gateway-wN" (the extra gateways of --workers 1,N)
     upstream: str  # "emulator" | "fast"
     port: int
     requests: dict[str, bytes] = field(default_factory=dict)  # test kind -> raw HTTP request
@@ -431,6 +433,8 @@ class Setup:
     # live streams: API -> (port, raw request, end marker); "direct" is the stand-in itself
     live: dict[str, tuple[int, bytes, str]] = field(default_factory=dict)
     workers: int = 1  # processes of each gateway (agw serve --workers)
+    # "<target name>-<upstream>" of every gateway -> its workers (the CPU it may use follows from that)
+    gateway_workers: dict[str, int] = field(default_factory=dict)
 
 
 def start_redis(procs: Processes, tmp: Path) -> tuple[str, subprocess.Popen[bytes]]:
@@ -825,7 +829,35 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
             '"finishReason": "STOP"',
         ),
     }
-    return Setup(targets, pids, n_events, notes, live, workers=args.workers)
+    # --workers 1,N: for each upstream, another gateway of N workers, measured in the same rounds
+    gateway_workers = {f"gateway-{upstream}": args.workers for upstream in ("emulator", "fast")}
+    urls = {"emulator": emu_url, "fast": fast_url}
+    for count in args.worker_counts[1:]:
+        for primary in [t for t in targets if t.name == "gateway"]:
+            name = f"gateway-w{count}"
+            port, proc = start_gateway(
+                procs, tmp, f"{primary.upstream}-w{count}", urls[primary.upstream], count
+            )
+            verify_json(
+                expect_ok(
+                    f"{name}->{primary.upstream} generateContent",
+                    *_drop_headers(
+                        http_call(f"http://127.0.0.1:{port}", "POST", gw_path, client_body, client_headers)
+                    ),
+                ),
+                expected_text,
+                False,
+                f"{name}->{primary.upstream} generateContent",
+            )
+            host = f"Host: 127.0.0.1:{primary.port}\r\n".encode()
+            requests = {
+                kind: raw.replace(host, f"Host: 127.0.0.1:{port}\r\n".encode(), 1)
+                for kind, raw in primary.requests.items()
+            }
+            targets.append(Target(name, primary.upstream, port, requests, primary.checks))
+            pids[f"{name}-{primary.upstream}"] = proc.pid
+            gateway_workers[f"{name}-{primary.upstream}"] = count
+    return Setup(targets, pids, n_events, notes, live, workers=args.workers, gateway_workers=gateway_workers)
 
 
 def _drop_headers(result: tuple[int, dict[str, str], bytes]) -> tuple[int, bytes]:
@@ -898,7 +930,7 @@ def run_cell(
     req_file = tmp / f"req-{t.name}-{t.upstream}-{kind}.http"
     if not req_file.exists():
         req_file.write_bytes(t.requests[kind])
-    gw_key = f"{t.name}-{t.upstream}"  # gateway-fast, gateway-redis-fast, ...
+    gw_key = f"{t.name}-{t.upstream}"  # gateway-fast, gateway-redis-fast, gateway-w2-fast, ...
     gw_pid = setup_.pids[gw_key] if t.name != "direct" else None
     cpu = UP_CPU if t.name != "direct" else GW_CPU  # direct rows: the gateways' core is idle
     cmd = [
@@ -920,14 +952,14 @@ def run_cell(
         *t.checks[kind],
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    gw_cores = gateway_cores(setup_.workers)
+    workers = setup_.gateway_workers
     ours = {
-        name: (pid, gw_cores if name.startswith("gateway") else (UP_CPU,))
+        name: (pid, gateway_cores(workers[name]) if name in workers else (UP_CPU,))
         for name, pid in setup_.pids.items()
     }
     ours["loadgen"] = (proc.pid, (cpu,))
     # a gateway's CPU is its own and its workers'
-    trees = {name: descendants(pid) if name.startswith("gateway") else [] for name, (pid, _) in ours.items()}
+    trees = {name: descendants(pid) if name in workers else [] for name, (pid, _) in ours.items()}
 
     def sample() -> tuple[float, dict[str, float], dict[int, tuple[int, int]]]:
         cpu_s = {name: tree_cpu_seconds(pid, trees[name]) for name, (pid, _) in ours.items()}
@@ -1136,6 +1168,59 @@ def live_report(results: list[LiveResult], args: argparse.Namespace) -> list[str
     return lines
 
 
+def gateways_placement(counts: list[int]) -> str:
+    if len(counts) == 1:
+        return gateway_placement(counts[0])
+    return "; ".join(f"{gateway_placement(n)} (rows 'gateway, {_workers(n)}')" for n in counts)
+
+
+def _workers(n: int) -> str:
+    return f"{n} worker" + ("s" if n > 1 else "")
+
+
+def _path_label(target: str, args: argparse.Namespace) -> str:
+    """A row's path; with several worker counts in the run (--workers 1,2), the gateway's says how many."""
+    if target == "gateway-redis":
+        return "gateway, Redis store"
+    if target == "direct" or (target == "gateway" and args.worker_counts == [1]):
+        return target
+    count = int(target.removeprefix("gateway-w")) if target.startswith("gateway-w") else args.workers
+    return f"gateway, {_workers(count)}"
+
+
+def workers_section(cells: dict[tuple[str, int, str, str], Cell], args: argparse.Namespace) -> list[str]:
+    """--workers 1,N: each gateway of N workers against the one-process gateway of the same rounds."""
+    if len(args.worker_counts) < 2:
+        return []
+    base = args.worker_counts[0]
+    out = [
+        "",
+        f"Several workers: N workers against {_workers(base)}, measured in the same interleaved rounds "
+        "(req/s or streams/s; gateway CPU per request, all its processes)",
+        "",
+        f"| kind | conns | upstream | {_workers(base)} | N workers | N | ×{_workers(base)} "
+        "| cpu µs/req → with N | other load % |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    targets: list[str] = []
+    for (kind, conns, upstream, target), c in cells.items():
+        one = cells.get((kind, conns, upstream, "gateway"))
+        if not target.startswith("gateway-w") or one is None:
+            continue
+        count = int(target.removeprefix("gateway-w"))
+        ratio = med(c.rps) / med(one.rps)
+        out.append(
+            f"| {kind} | {conns} | {_up_label(upstream)} | {med(one.rps):,.0f} | {med(c.rps):,.0f} | {count} "
+            f"| {ratio:.2f} | {med(one.gw_us):,.0f} → {med(c.gw_us):,.0f} | {med(one.noise):.0f} / {med(c.noise):.0f} |"
+        )
+        if conns == args.conns and base == 1 and kind in ("json", "sse"):
+            targets.append(
+                f"- {_workers(count)} ≥ {TARGET_WORKERS_RATIO}× one worker, {kind}, {conns} connections, "
+                f"{_up_label(upstream)}: {ratio:.2f}× → {_verdict(ratio >= TARGET_WORKERS_RATIO)}"
+            )
+    return [*out, "", *targets] if targets else out
+
+
 def gateway_placement(workers: int) -> str:
     if workers <= 1:
         return "Gateway (one process) on CPU 1"
@@ -1190,7 +1275,7 @@ def report(
     cells: dict[tuple[str, int, str, str], Cell] = {}
     keys = sorted(
         {(r.kind, r.conns, r.upstream, r.target) for r in results},
-        key=lambda k: (k[0] != "json", k[1], k[2] != "emulator", _TARGET_ORDER.get(k[3], 9)),
+        key=lambda k: (k[0] != "json", k[1], k[2] != "emulator", _TARGET_ORDER.get(k[3], 1), k[3]),
     )
     for key in keys:
         cells[key] = Cell([r for r in results if (r.kind, r.conns, r.upstream, r.target) == key])
@@ -1204,7 +1289,7 @@ def report(
     )
     add(
         f"{args.rounds} interleaved rounds, {args.warmup:g} s warm-up + {args.duration:g} s measured per cell; "
-        f"medians [min–max over rounds]; {elapsed:.0f} s in all. {gateway_placement(setup_.workers)}, "
+        f"medians [min–max over rounds]; {elapsed:.0f} s in all. {gateways_placement(args.worker_counts)}; "
         "upstream on CPU 0; load generator on CPU 0 for gateway rows, CPU 1 for direct rows."
     )
     add("; ".join(setup_.notes) + ".")
@@ -1233,7 +1318,7 @@ def report(
         ratio = f"{med(c.rps) / med(direct.rps):.2f}" if direct and target != "direct" else "1"
         added = f"+{med(c.p50) - med(direct.p50):.3f}" if direct and target != "direct" else "—"
         add(
-            f"| {conns} | {_up_label(upstream)} | {_TARGET_LABELS.get(target, target)} | {med(c.rps):,.0f} [{rng(c.rps, '{:,.0f}')}] | {ratio} "
+            f"| {conns} | {_up_label(upstream)} | {_path_label(target, args)} | {med(c.rps):,.0f} [{rng(c.rps, '{:,.0f}')}] | {ratio} "
             f"| {med(c.p50):.3f} [{rng(c.p50, '{:.3f}')}] | {med(c.p99):.3f} | {added} "
             f"| {cpu_cell(c.gw_us, c.gw_pct)} | {cpu_cell(c.up_us, c.up_pct)} | {c.failed}/{c.completed:,} "
             f"| {med(c.noise):.0f} |"
@@ -1254,21 +1339,23 @@ def report(
     add("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     stream_keys = sorted(
         (k for k in cells if k[0] in STREAM_KINDS),
-        key=lambda k: (k[1], k[2] != "emulator", STREAM_KINDS.index(k[0]), k[3] != "gateway"),
+        key=lambda k: (k[1], k[2] != "emulator", STREAM_KINDS.index(k[0]), k[3] == "direct", k[3]),
     )
     for kind, conns, upstream, target in stream_keys:
         c = cells[(kind, conns, upstream, target)]
         direct = cells.get(("sse", conns, upstream, "direct"))
-        added = f"+{med(c.ttfb50) - med(direct.ttfb50):.3f}" if direct and target == "gateway" else "—"
-        ratio = f"{med(c.rps) / med(direct.rps):.2f}" if direct and target == "gateway" else "1"
+        added = f"+{med(c.ttfb50) - med(direct.ttfb50):.3f}" if direct and target != "direct" else "—"
+        ratio = f"{med(c.rps) / med(direct.rps):.2f}" if direct and target != "direct" else "1"
         per_event = f"{med(c.gw_us) / setup_.events:,.1f}" if c.gw_us else "—"
         add(
-            f"| {_api_label(kind) if target == 'gateway' else 'upstream'} | {conns} | {_up_label(upstream)} "
-            f"| {target} | {med(c.rps):,.0f} [{rng(c.rps, '{:,.0f}')}] "
+            f"| {_api_label(kind) if target != 'direct' else 'upstream'} | {conns} | {_up_label(upstream)} "
+            f"| {_path_label(target, args)} | {med(c.rps):,.0f} [{rng(c.rps, '{:,.0f}')}] "
             f"| {ratio} | {med(c.ttfb50):.3f} [{rng(c.ttfb50, '{:.3f}')}] | {med(c.ttfb99):.3f} | {added} "
             f"| {med(c.p50):.2f} | {med(c.p99):.2f} | {cpu_cell(c.gw_us, c.gw_pct)} | {per_event} "
             f"| {cpu_cell(c.up_us, c.up_pct)} | {c.failed}/{c.completed:,} | {med(c.noise):.0f} |"
         )
+    for line in workers_section(cells, args):
+        add(line)
     add("")
     add(
         "Targets (gateway on one core)"
@@ -1339,8 +1426,7 @@ def report(
     return "\n".join(lines)
 
 
-_TARGET_ORDER = {"gateway": 0, "gateway-redis": 1, "direct": 2}
-_TARGET_LABELS = {"gateway-redis": "gateway, Redis store"}
+_TARGET_ORDER = {"gateway": 0, "gateway-redis": 1, "direct": 2}  # gateway-wN (workers) between
 
 
 def _verdict(ok: bool) -> str:
@@ -1495,10 +1581,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--workers",
-        type=int,
-        default=1,
+        default="1",
         help="processes of each gateway under test (agw serve --workers N; default 1, on CPU 1); with more "
-        "than 1 the gateways run on both CPUs",
+        "than 1 the gateways run on both CPUs; 1,N measures both in the same interleaved rounds",
     )
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, homes)")
@@ -1510,8 +1595,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.max_retries = args.max_retries if args.max_retries is not None else (3 if quick else 8)
     if args.rounds < 1 or args.duration <= 0 or args.warmup < 0 or args.conns < 1:
         p.error("rounds, duration and conns must be positive")
-    if args.workers < 1:
-        p.error("--workers: at least 1")
+    try:
+        args.worker_counts = [int(n) for n in args.workers.split(",")]
+    except ValueError:
+        p.error("--workers: a number of workers, or a comma-separated list (1,2)")
+    if (
+        not args.worker_counts
+        or min(args.worker_counts) < 1
+        or len(set(args.worker_counts)) < len(args.worker_counts)
+    ):
+        p.error("--workers: numbers of at least 1, each once")
+    args.workers = args.worker_counts[0]
     named = {"all": "json,sse,openai,anthropic", "both": "json,sse", "none": ""}
     args.kind_list = [k for k in named.get(args.kinds, args.kinds).split(",") if k]
     if any(k not in ("json", *STREAM_KINDS) for k in args.kind_list):
@@ -1564,7 +1658,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "starting the emulator, the fast stand-in and the gateways"
             + (f" of {args.workers} workers each" if args.workers > 1 else "")
-            + f" ({gateway_placement(args.workers)}) ...",
+            + "".join(f", and two of {n} workers" for n in args.worker_counts[1:])
+            + f" ({gateways_placement(args.worker_counts)}) ...",
             file=sys.stderr,
         )
         s = setup(procs, tmp, args)
@@ -1588,7 +1683,7 @@ def main(argv: list[str] | None = None) -> int:
                         tries.append(r)
                         noisy = max(r.foreign.values(), default=0.0) > args.noise_limit
                         print(
-                            f"round {rnd + 1}/{args.rounds} {kind:4} c{conns:<3} {t.name:7} -> {t.upstream:8}: "
+                            f"round {rnd + 1}/{args.rounds} {kind:4} c{conns:<3} {t.name:10} -> {t.upstream:8}: "
                             f"{r.data.get('rps', 0):9,.0f}/s  p50 {r.data.get('lat_p50_us', 0) / 1000:7.3f} ms  "
                             f"ttfb p50 {r.data.get('ttfb_p50_us', 0) / 1000:7.3f} ms  failed {r.failed}  "
                             f"other load cpu0 {r.foreign.get(0, 0):4.0%} cpu1 {r.foreign.get(1, 0):4.0%}"

@@ -161,8 +161,11 @@ def test_run_options() -> None:
     # --workers N: the gateways under test as `agw serve --workers N`, on both cores instead of CPU 1
     assert full.workers == 1 and module.gateway_cores(1) == (1,)
     assert module.parse_args(["--workers", "2"]).workers == 2 and module.gateway_cores(2) == (0, 1)
-    with pytest.raises(SystemExit):
-        module.parse_args(["--workers", "0"])
+    both = module.parse_args(["--workers", "1,2"])  # both in the same interleaved rounds
+    assert (both.workers, both.worker_counts) == (1, [1, 2])
+    for bad in ("0", "two", "2,2"):
+        with pytest.raises(SystemExit):
+            module.parse_args(["--workers", bad])
     assert "CPU 1" in module.gateway_placement(1) and "CPUs 0 and 1" in module.gateway_placement(2)
     # a gateway's CPU is its own and its workers': the process tree, read from /proc
     assert os.getpid() in module.descendants(os.getppid())
