@@ -830,13 +830,13 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
         ),
     }
     # --workers 1,N: for each upstream, another gateway of N workers, measured in the same rounds
-    gateway_workers = {f"gateway-{upstream}": args.workers for upstream in ("emulator", "fast")}
+    gateway_workers = {name: args.workers for name in pids if name.startswith("gateway-")}  # Redis's too
     urls = {"emulator": emu_url, "fast": fast_url}
     for count in args.worker_counts[1:]:
         for primary in [t for t in targets if t.name == "gateway"]:
             name = f"gateway-w{count}"
             port, proc = start_gateway(
-                procs, tmp, f"{primary.upstream}-w{count}", urls[primary.upstream], count
+                procs, tmp, f"{primary.upstream}-w{count}", urls[primary.upstream], workers=count
             )
             verify_json(
                 expect_ok(
