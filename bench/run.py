@@ -384,6 +384,7 @@ def start_gateway(
     tmp: Path,
     label: str,
     upstream: str,
+    *,
     extra_env: dict[str, str] | None = None,
     workers: int = 1,
 ) -> tuple[int, subprocess.Popen[bytes]]:
@@ -756,7 +757,7 @@ def setup(procs: Processes, tmp: Path, args: argparse.Namespace) -> Setup:
         # 9. the same gateway with its pool in Redis (CPU 1), the server on CPU 0
         redis_url, redis_proc = start_redis(procs, tmp)
         gw_redis_port, gw_redis = start_gateway(
-            procs, tmp, "redis-fast", fast_url, {"AGW_REDIS_URL": redis_url}, workers=args.workers
+            procs, tmp, "redis-fast", fast_url, extra_env={"AGW_REDIS_URL": redis_url}, workers=args.workers
         )
         verify_json(
             expect_ok(
