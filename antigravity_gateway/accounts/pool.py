@@ -238,6 +238,11 @@ class AccountPool:
                 account, "invalid_grant", f"{exc.message}; log in again or re-add the account"
             )
             raise
+        except TimeoutError:
+            self._refreshed(False)
+            raise UpstreamUnavailable(
+                f"Google's token endpoint did not answer within {REFRESH_TIMEOUT:g} s", status=504
+            ) from None
         except BaseException:
             self._refreshed(False)
             raise

@@ -15,7 +15,7 @@ from antigravity_gateway.accounts import pool as pool_module
 from antigravity_gateway.accounts.oauth import Grant
 from antigravity_gateway.accounts.pool import AccountPool
 from antigravity_gateway.emulator import Emulator, EmulatorServer, Fault
-from antigravity_gateway.errors import NotFound
+from antigravity_gateway.errors import NotFound, UpstreamUnavailable
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.sqlite import SQLiteStore
 from antigravity_gateway.upstream.client import UpstreamClient
@@ -146,3 +146,17 @@ async def test_a_refused_refresh_token_replaced_meanwhile_does_not_disable_the_a
         assert [r.status for r in refused] == [200, 400]  # the re-add's refresh, then this one's: refused
         (stored,) = await cli.store.list_accounts()
         assert stored.status == "enabled" and stored.refresh_token == account.refresh_token != old
+
+
+async def test_a_token_endpoint_that_does_not_answer_is_a_504_and_frees_the_lease(
+    settings: Settings, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_module, "REFRESH_TIMEOUT", 0.2)
+    emulator.add_fault(Fault.slow_first_byte(2.0, endpoint="oauth", method="token"))
+    async with process(settings) as one, process(settings) as two:
+        account = one.find("alice@example.com")
+        with pytest.raises(UpstreamUnavailable, match="did not answer") as raised:
+            await one.access_token(account, stale=account.access_token)
+        assert raised.value.status == 504
+        # The lease went with the failure: another process may refresh at once.
+        assert await two.store.acquire_lease(f"refresh:{account.id}", two.holder, 30)
