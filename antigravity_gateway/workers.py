@@ -16,7 +16,9 @@ The parent:
   seconds to finish) and exits; a worker still running :data:`STOP_TIMEOUT` seconds later is killed. Then it
   returns, and ``agw serve`` exits 0;
 - stops everything (exit status 1) when a worker exits before it ever served: its start-up failed (the store
-  would not open, ...) and a new one would fail the same way.
+  would not open, ...) and a new one would fail the same way;
+- kills (then restarts) a worker that is alive but stuck: each worker's event loop tells the parent it
+  runs every second, and one silent for :data:`HANG_TIMEOUT` seconds is killed, with one log line.
 
 A worker stops by itself when its parent is gone (checked every second), so that none outlives a parent
 that was killed.
@@ -53,6 +55,10 @@ STOP_TIMEOUT = 15.0
 #: The least time between two starts of the same worker (a worker dying at once is not restarted in a loop).
 RESTART_INTERVAL = 1.0
 BACKLOG = 2048  # uvicorn's default
+#: A serving worker whose event loop has not reported for this long is stuck (a blocked loop): killed.
+HANG_TIMEOUT = 30.0
+#: How often a worker's event loop reports to the parent (in uvicorn ticks of 0.1 s).
+HEARTBEAT_TICKS = 10
 
 multiprocessing.allow_connection_pickling()  # the listening socket goes to the workers as a file descriptor
 _spawn = multiprocessing.get_context("spawn")
@@ -95,9 +101,10 @@ def supervise(settings: Settings) -> None:
 class Worker:
     index: int
     process: SpawnProcess
-    ready: Connection  # the worker writes once to it when it serves
+    ready: Connection  # the worker writes to it when it serves, then every second while its loop runs
     started_at: float = field(default_factory=time.monotonic)
     serving: bool = False
+    last_beat: float = 0.0
 
 
 WorkerTarget = Callable[[Settings, int, socket.socket, Connection], None]
@@ -163,14 +170,14 @@ class Supervisor:
 
     def _step(self, wake_read: int) -> None:
         now = time.monotonic()
-        timeout = min((at - now for at in self.restart_at.values()), default=5.0)
+        deadlines = [*self.restart_at.values()]
+        deadlines += [w.last_beat + HANG_TIMEOUT for w in self.workers if w is not None and w.serving]
+        timeout = min((at - now for at in deadlines), default=5.0)
         watched: list[Connection | int] = [wake_read]
         for worker in self.workers:
             if worker is not None:
-                watched.append(worker.process.sentinel)
-                if not worker.serving:
-                    watched.append(worker.ready)
-        ready = wait(watched, timeout=max(0.0, timeout))
+                watched += [worker.process.sentinel, worker.ready]
+        ready = wait(watched, timeout=min(5.0, max(0.0, timeout)))
         if wake_read in ready:
             with contextlib.suppress(BlockingIOError):
                 while os.read(wake_read, 512):
@@ -180,13 +187,20 @@ class Supervisor:
         for worker in self.workers:
             if worker is None:
                 continue
-            if worker.ready in ready and not worker.serving:
-                with contextlib.suppress(EOFError, OSError):
-                    worker.serving = bool(worker.ready.recv())
+            if worker.ready in ready:
+                self._heard(worker)
             if worker.process.sentinel in ready or not worker.process.is_alive():
                 self._exited(worker)
                 if self.stopping:
                     return
+            elif worker.serving and time.monotonic() - worker.last_beat > HANG_TIMEOUT:
+                logger.error(
+                    "worker %d (pid %s) did not answer for %.0f s (its event loop is stuck): killed",
+                    worker.index,
+                    worker.process.pid,
+                    HANG_TIMEOUT,
+                )
+                worker.process.kill()  # its sentinel fires: restarted as a worker that died
         if not self.all_serving and all(w is not None and w.serving for w in self.workers):
             self.all_serving = True
             logger.info("%d workers serving on %s", len(self.workers), self.address)
@@ -195,6 +209,14 @@ class Supervisor:
             if at <= now:
                 del self.restart_at[index]
                 self.workers[index] = self._start(index)
+
+    def _heard(self, worker: Worker) -> None:
+        """Read what the worker sent: that it serves, then that its loop runs."""
+        with contextlib.suppress(EOFError, OSError):
+            while worker.ready.poll():
+                message = worker.ready.recv()
+                worker.serving = worker.serving or bool(message)
+                worker.last_beat = time.monotonic()
 
     def _exited(self, worker: Worker) -> None:
         worker.process.join()
@@ -262,12 +284,15 @@ class WorkerServer(uvicorn.Server):
         if self.started:
             with contextlib.suppress(OSError):
                 self.ready.send(True)
-            self.ready.close()
 
     async def on_tick(self, counter: int) -> bool:
-        if counter % 10 == 0 and not self.should_exit and os.getppid() != self.parent:
-            logger.warning("the parent process is gone: stopping")
-            self.should_exit = True
+        if counter % HEARTBEAT_TICKS == 0 and not self.should_exit:
+            if os.getppid() != self.parent:
+                logger.warning("the parent process is gone: stopping")
+                self.should_exit = True
+            else:
+                with contextlib.suppress(OSError):
+                    self.ready.send(True)  # the loop runs (see HANG_TIMEOUT)
         return await super().on_tick(counter)
 
 

@@ -290,6 +290,38 @@ def test_a_worker_that_cannot_start_stops_the_gateway(
     assert "could not start (exit status 3): stopping the gateway" in caplog.text
 
 
+def _hangs_once(settings: Settings, index: int, sock: socket.socket, ready: Connection) -> None:
+    """A worker that says it serves, then never reports again (a stuck event loop); started again, it
+    fails at start-up, which ends the supervisor's run."""
+    marker = settings.home / f"hung-{index}"
+    if marker.exists():
+        raise SystemExit(4)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    ready.send(True)
+    time.sleep(3600)
+
+
+def test_a_stuck_worker_is_killed_and_started_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from antigravity_gateway import workers
+
+    monkeypatch.setattr(workers, "HANG_TIMEOUT", 1.0)
+    settings = Settings(home=tmp_path / "home", port=0, workers=1)
+    started = time.monotonic()
+    with bind_socket(settings) as sock:
+        ok = Supervisor(settings, sock, target=_hangs_once).run()
+    assert ok is False  # the second start fails on purpose (see _hangs_once)
+    assert (
+        "worker 0" in caplog.text
+        and "did not answer for 1 s (its event loop is stuck): killed" in caplog.text
+    )
+    assert "died (killed by SIGKILL): starting a new one" in caplog.text
+    assert "could not start (exit status 4)" in caplog.text
+    assert time.monotonic() - started < DEADLINE
+
+
 def test_a_port_taken_after_the_check_ends_in_one_line_with_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
