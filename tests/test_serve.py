@@ -50,12 +50,14 @@ def test_serve_without_accounts_warns_and_is_not_ready(tmp_path: Path) -> None:
     assert "uvicorn.error" not in output and "INFO    uvicorn: Application startup complete." in output
 
 
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one process", "two workers"])
 def test_a_port_taken_after_the_check_still_ends_in_one_line_and_exit_1(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[str]
 ) -> None:
+    """The check before the banner passes; the port is taken when uvicorn (or the workers' parent) binds."""
     from antigravity_gateway.cli import run
 
-    checks = iter([None])  # the check before start-up passes; the port is taken when uvicorn binds
+    checks = iter([None])
     real = run.port_problem
     monkeypatch.setattr(run, "port_problem", lambda host, port: next(checks, real(host, port)))
     root = logging.getLogger()
@@ -68,9 +70,13 @@ def test_a_port_taken_after_the_check_still_ends_in_one_line_and_exit_1(
         port = busy.getsockname()[1]
         threshold = gc.get_threshold()
         try:
-            result = CliRunner().invoke(main, ["serve", "--port", str(port)])
+            result = CliRunner().invoke(main, ["serve", "--port", str(port), *workers])
         finally:  # serve() tunes the collector for a long-running process: undo it for the test run
             gc.unfreeze()
             gc.set_threshold(*threshold)
     assert result.exit_code == 1, result.output
-    assert f"error: port {port} is in use (by another Antigravity Gateway?)" in result.stderr
+    line = f"error: port {port} is in use (by another Antigravity Gateway?): use --port or AGW_PORT\n"
+    assert result.stderr.endswith(line)  # after uvicorn's own log lines when one process binds
+    if workers:
+        assert result.stderr == line  # the parent binds before anything starts
+        assert "2 workers" in result.stdout

@@ -7,7 +7,6 @@ Requests go over new connections (no keep-alive) so that the kernel spreads them
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -320,31 +319,6 @@ def test_a_stuck_worker_is_killed_and_started_again(
     assert "died (killed by SIGKILL): starting a new one" in caplog.text
     assert "could not start (exit status 4)" in caplog.text
     assert time.monotonic() - started < DEADLINE
-
-
-def test_a_port_taken_after_the_check_ends_in_one_line_with_workers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from antigravity_gateway.cli import run
-
-    checks = iter([None])  # the check before the banner passes; the port is taken when the parent binds
-    real = run.port_problem
-    monkeypatch.setattr(run, "port_problem", lambda host, port: next(checks, real(host, port)))
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", list(root.handlers))
-    monkeypatch.setattr(root, "level", root.level)
-    monkeypatch.setenv("AGW_HOME", str(tmp_path / "home"))
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        result = CliRunner().invoke(main, ["serve", "--port", str(port), "--workers", "2"])
-    assert result.exit_code == 1, result.output
-    assert (
-        result.stderr
-        == f"error: port {port} is in use (by another Antigravity Gateway?): use --port or AGW_PORT\n"
-    )
-    assert "2 workers" in result.stdout
 
 
 async def test_only_worker_0_refreshes_the_catalogs_and_prunes_the_request_log(
