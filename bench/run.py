@@ -145,6 +145,16 @@ class Processes:
                 raise BenchError(f"{name} exited with status {proc.returncode}")
 
 
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a measuring client's process group if it still runs, and close its pipes."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 def read_line(proc: subprocess.Popen[bytes], timeout: float, what: str) -> str:
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
@@ -978,12 +988,7 @@ def run_cell(
         data = json.loads(read_line(proc, 30, "loadgen"))
         _, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        _reap(proc)
     if err.strip():
         data["stderr"] = err.decode(errors="replace").strip()[:500]
     window = t1 - t0
@@ -1095,12 +1100,7 @@ def run_live(tmp: Path, api: str, streams: int, setup_: Setup, args: argparse.Na
         data = json.loads(read_line(proc, 60, "live client"))
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        _reap(proc)
     if err.strip():
         data["stderr"] = err.decode(errors="replace").strip()[:500]
     window = t1 - t0
