@@ -254,18 +254,19 @@ class Scheduler:
         account.last_used_at = now
         return account
 
-    async def succeeded(self, session_key: str | None, account: Account) -> None:
+    async def succeeded(self, session_key: str | None, account: Account, *, wait: bool = True) -> None:
         """A request of the conversation ``session_key`` was served by ``account``: keep it there
-        (not in ``performance`` mode, nor on the ``fixed`` account, which need no binding). A new binding
-        is in the store before the answer goes out, so the conversation's next request finds it on any
-        worker or host; a renewal is written in the background."""
+        (not in ``performance`` mode, nor on the ``fixed`` account, which need no binding). With ``wait``,
+        a new binding is in the store before the answer goes out, so the conversation's next request
+        finds it on any worker or host; a renewal (and, without ``wait``, a new one) is written in the
+        background."""
         settings = self.pool.settings
         if session_key is None or settings.scheduling_mode == "performance":
             return
         if settings.scheduling_mode == "fixed" and settings.fixed_account in (account.id, account.email):
             return
         written = self.bind(session_key, account)
-        if written is not None:
+        if written is not None and wait:
             try:
                 await written
             except Exception as exc:  # the store unreachable: the binding holds in this process

@@ -137,6 +137,7 @@ class Served:
     started: float = field(default_factory=time.perf_counter)
     record: RequestRecord | None = None
     release: Callable[[], None] | None = None  # set by a stream: ends the account's in-flight count
+    stream: bool = False
 
     @classmethod
     def begin(cls, model: str, upstream_model: str, *, stream: bool) -> Served:
@@ -144,7 +145,7 @@ class Served:
         if record is not None:
             record.model, record.upstream_model = model[:MAX_MODEL_NAME], upstream_model[:MAX_MODEL_NAME]
             record.stream = stream
-        return cls(upstream_model=upstream_model, requested_model=model, record=record)
+        return cls(upstream_model=upstream_model, requested_model=model, record=record, stream=stream)
 
     def attempt(self, account: Account) -> None:
         self.attempts += 1
@@ -345,7 +346,9 @@ class Pipeline:
                     result = await attempt(account, token, project)
                 finally:
                     attempt_deadline.close()
-                await self.scheduler.succeeded(session_key, account)
+                # A stream's first event is not held back for the binding's write: it is done in the
+                # background, long before the stream ends and the conversation's next request comes.
+                await self.scheduler.succeeded(session_key, account, wait=not served.stream)
                 if account.status != "enabled":  # set aside for a while, and it works again
                     with contextlib.suppress(StoreUnavailable):  # served: written at the next change
                         await self.pool.set_status(account, "enabled")
