@@ -34,7 +34,8 @@ from antigravity_gateway.keys.enforce import EXTEND_EVERY, Enforcer
 from antigravity_gateway.keys.table import KeyTable
 from antigravity_gateway.metrics import Metrics
 from antigravity_gateway.settings import Settings
-from antigravity_gateway.store import open_store, store_health
+from antigravity_gateway.store import open_store
+from antigravity_gateway.store.base import public_health
 from antigravity_gateway.store.request_log import RequestLogger, current_record
 from antigravity_gateway.upstream.client import UpstreamClient
 from antigravity_gateway.upstream.proxies import health_target
@@ -78,7 +79,7 @@ def _health(request: Request) -> dict[str, object]:
         "version": __version__,
         "host": request.app.state.hostname,
         "accounts": {"total": len(accounts), "usable": usable},
-        "store": store_health(pool.store),
+        "store": public_health(pool.store.health()),
         "worker": request.app.state.worker,
     }
     if not usable:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from antigravity_gateway.settings import Settings
 from antigravity_gateway.store.base import Store
 from antigravity_gateway.store.crypto import resolve_secret_key
@@ -24,9 +22,3 @@ def open_store(settings: Settings) -> Store:
         prefix=settings.redis_prefix,
         secret_key=resolve_secret_key(settings),
     )
-
-
-def store_health(store: Store) -> dict[str, Any]:
-    """The store's state for ``/healthz``: Redis says whether it answers; SQLite is always there."""
-    health = getattr(store, "health", None)
-    return health() if callable(health) else {"ok": True, "backend": "sqlite"}

@@ -244,6 +244,12 @@ class Store(Protocol):
 
     async def __aexit__(self, *exc: object) -> None: ...
 
+    def health(self) -> dict[str, Any]:
+        """``ok`` (whether the store answered its last call) and ``backend``, with details for the
+        operator (the Redis URL without its password, the last error): for the admin API only, as they
+        may name internal addresses (``/healthz`` shows :func:`public_health`)."""
+        ...
+
     async def changes(self) -> set[StoreArea]:
         """The areas written since the previous call, by any process (this one included; the first call
         reports every area). Cheap: it is polled about once a second."""
@@ -434,3 +440,9 @@ class Store(Protocol):
 
     async def prune_requests(self, *, older_than: float, max_rows: int) -> int:
         """Drop records older than ``older_than`` and beyond the newest ``max_rows``; return how many."""
+
+
+def public_health(health: dict[str, Any]) -> dict[str, Any]:
+    """What ``/healthz``, open to anyone who can reach the gateway, says of the store: whether it answers,
+    its backend and for how long it has been down; no addresses or error texts."""
+    return {k: v for k, v in health.items() if k in ("ok", "backend", "down_for")}

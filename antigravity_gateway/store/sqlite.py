@@ -392,6 +392,9 @@ class SQLiteStore:
             [(area,) for area in areas],
         )
 
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "backend": "sqlite"}
+
     async def changes(self) -> set[StoreArea]:
         def run() -> set[StoreArea]:
             assert self._conn is not None

@@ -39,7 +39,6 @@ from antigravity_gateway.errors import AccountError, GatewayError, InvalidReques
 from antigravity_gateway.keys import manage, parse
 from antigravity_gateway.keys.record import ApiKey, KeyUsage, utc_day
 from antigravity_gateway.settings import Settings
-from antigravity_gateway.store import store_health
 from antigravity_gateway.store.base import Account, RequestQuery, Store
 from antigravity_gateway.upstream.client import UpstreamHTTPError
 from antigravity_gateway.upstream.proxies import check_url, health_target, redact
@@ -247,7 +246,7 @@ class AdminApi:
                 "version": __version__,
                 # with Redis the pool is shared but the request log and these stats are this host's
                 "host": request.app.state.hostname,
-                "store": store_health(state.pool.store),
+                "store": state.pool.store.health(),
                 "accounts": {
                     "total": len(accounts),
                     "usable": sum(1 for a in accounts if a.usable),
