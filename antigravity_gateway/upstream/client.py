@@ -138,8 +138,9 @@ class StreamResponse:
     idle_timeout: float = 0.0  # the session's sock_read: silence allowed between two chunks
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        read = self.response.content.readany  # what iter_any does, one generator layer less per chunk
         try:
-            async for chunk in self.response.content.iter_any():
+            while chunk := await read():
                 yield chunk
         except TimeoutError as exc:
             raise UpstreamUnavailable(

@@ -82,3 +82,43 @@ def test_events_under_the_limit_pass_however_many() -> None:
     decoder = SSEDecoder(limit=1024)
     one = b"data: " + b"z" * 1000 + b"\n\n"
     assert decoder.feed(one * 50) == [b"z" * 1000] * 50
+
+
+# Chunks of whole events framed as Google frames them take a shortcut; anything else, or a chunk after a
+# partial one, takes the general path. Each case: fed whole, and a byte at a time (never the shortcut).
+WHOLE_CHUNKS = [
+    (b'data: {"a":1}\r\n\r\n', [b'{"a":1}']),
+    (b"data: x\r\n\r\ndata: y\r\n\r\n", [b"x", b"y"]),
+    (b"data: \r\n\r\n", [b""]),
+    (b"data:x\r\n\r\n", [b"x"]),  # no space after the colon
+    (b"\r\n\r\n", []),
+    (b"data: a\r\ndata: b\r\n\r\n", [b"a\nb"]),  # two data lines
+    (b"event: e\r\ndata: z\r\n\r\n", [b"z"]),
+    (b"data: q\n\n\r\n\r\n", [b"q"]),
+    (b": comment\r\n\r\n", []),
+    (b"data: a\rb\r\n\r\n", [b"a"]),  # a lone \r ends the line: "b" is a field without a colon
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), WHOLE_CHUNKS)
+def test_whole_event_chunks_decode_like_the_general_path(raw: bytes, expected: list[bytes]) -> None:
+    whole = SSEDecoder()
+    assert whole.feed(raw) + whole.flush() == expected
+    byte_at_a_time = SSEDecoder()
+    events = [e for i in range(len(raw)) for e in byte_at_a_time.feed(raw[i : i + 1])]
+    assert events + byte_at_a_time.flush() == expected
+
+
+def test_a_whole_event_chunk_after_a_partial_one_completes_it() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: par") == []
+    assert decoder.feed(b"t\r\n\r\ndata: next\r\n\r\n") == [b"part", b"next"]
+
+
+def test_a_whole_event_over_the_limit_is_an_error() -> None:
+    from antigravity_gateway.protocols.sse import EventTooLarge
+
+    decoder = SSEDecoder(limit=1024)
+    assert decoder.feed(b"data: " + b"x" * 1023 + b"\r\n\r\n") == [b"x" * 1023]
+    with pytest.raises(EventTooLarge):
+        decoder.feed(b"data: " + b"x" * 1024 + b"\r\n\r\n")
