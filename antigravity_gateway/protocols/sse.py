@@ -38,9 +38,9 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         if not self._buffer and not self._data and chunk.endswith(b"\r\n\r\n"):
-            events = _whole_events(chunk, self.limit)  # the common case: whole events, framed as Google does
-            if events is not None:
-                return events
+            whole = _whole_events(chunk, self.limit)  # the common case: whole events, framed as Google does
+            if whole is not None:
+                return whole
         buffer = self._buffer
         buffer += chunk
         events: list[bytes] = []
@@ -110,7 +110,7 @@ def _whole_events(chunk: bytes, limit: int) -> list[bytes] | None:
     same result as the general decoder, at about a third of its cost."""
     parts = chunk.split(b"\r\n\r\n")
     parts.pop()  # the empty rest after the last event
-    events = []
+    events: list[bytes] = []
     for part in parts:
         if part[:6] != b"data: " or b"\n" in part or b"\r" in part or len(part) - 5 > limit:
             return None

@@ -18,6 +18,9 @@ connection:
 The deadlines are checked by one ticking timer per connection; a request only stores a time, which
 keeps the cost per request to a few attribute writes. Built per settings by :func:`protocol_class`
 and given to uvicorn as its ``http`` protocol.
+
+It also puts a :class:`Connection` in each request's scope (:data:`CONNECTION`): relayed streams write
+their chunks through it straight to the socket (see :mod:`antigravity_gateway.web.streaming`).
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from starlette.types import Message, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from antigravity_gateway.settings import Settings
+
+#: The scope key of the request's :class:`Connection`.
+CONNECTION = "agw.connection"
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_HEADERS = 100
@@ -115,6 +122,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._phase = _BODY
         self._deadline = self.loop.time() + self.body_read_timeout
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # the request's own (not an upgrade)
+            self.scope[CONNECTION] = Connection(cycle)  # type: ignore[literal-required]
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
@@ -155,6 +165,66 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             + body
         )
         self.transport.close()
+
+
+class Connection:
+    """A streamed response's way to the socket, past uvicorn's ``send`` (about 3 µs per chunk less, and
+    one write instead of two for the head and the first chunk).
+
+    :meth:`start` sends the response head through the app's ``send`` chain (so every middleware sees the
+    status and adds its headers), but the bytes uvicorn makes of it are held and written together with
+    the first chunk. :meth:`write` frames a chunk as uvicorn would (chunked transfer encoding) and writes
+    it, waiting while the client does not read (uvicorn's flow control). The end of the response still
+    goes through ``send``: uvicorn writes the last chunk and ends the request. Only for responses with
+    chunked encoding: anything else (a ``HEAD``) keeps using ``send``.
+    """
+
+    __slots__ = ("_cycle",)
+
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        self._cycle = cycle
+
+    async def start(self, send: Send, message: Message, first: bytes) -> bool:
+        """Send the head (``message``) and ``first``; ``False``: the body must go through ``send``
+        (``first`` was not sent), because the response is not chunked."""
+        cycle = self._cycle
+        transport = cycle.transport
+        held = _HeldWrites(transport)
+        cycle.transport = held  # type: ignore[assignment]
+        try:
+            await send(message)
+        finally:
+            cycle.transport = transport
+        if cycle.chunked_encoding is not True:
+            if held.data:
+                transport.write(held.data)
+            return False
+        if not cycle.disconnected:
+            transport.write(held.data + (b"%x\r\n%b\r\n" % (len(first), first) if first else b""))
+        return True
+
+    async def write(self, chunk: bytes) -> None:
+        cycle = self._cycle
+        if cycle.flow.write_paused and not cycle.disconnected:
+            await cycle.flow.drain()
+        if not cycle.disconnected and chunk:
+            cycle.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+
+
+class _HeldWrites:
+    """Stands in for the transport while uvicorn writes a response head: keeps the bytes."""
+
+    __slots__ = ("_transport", "data")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from antigravity_gateway.store.base import RequestRecord
 from antigravity_gateway.store.request_log import current_record
 from antigravity_gateway.web.dialect import dialect_for
+from antigravity_gateway.web.http_protocol import CONNECTION
 from antigravity_gateway.web.security import BODY_SEND
 
 CAPTURE_LIMIT = 64 * 1024
@@ -64,7 +65,8 @@ class RequestLogMiddleware:
             await send(message)
 
         if capture:
-            scope[BODY_SEND] = logged_send  # streamed chunks too must pass here
+            scope[BODY_SEND] = logged_send  # streamed chunks too must pass here, not straight to the socket
+            scope.pop(CONNECTION, None)
         try:
             await self.app(scope, logged_receive if capture else receive, logged_send)
         except BaseException:

@@ -5,12 +5,14 @@ goes out while the body is quiet."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from antigravity_gateway.web.http_protocol import CONNECTION, Connection
 from antigravity_gateway.web.security import BODY_SEND
 
 
@@ -69,19 +71,32 @@ class RelayStreamingResponse(Response):
 
         watcher = asyncio.ensure_future(watch())
         # The middleware between here and the server only look at the response start (status, CORS
-        # headers): the chunks skip them when the outermost one said how (``BODY_SEND``).
-        body_send: Send = scope.get(BODY_SEND, send)
-        keepalive = _KeepAlive(self.idle, body_send) if self.idle is not None else None
+        # headers): the chunks skip them when the outermost one said how (``BODY_SEND``), and go straight
+        # to the socket when the server offers that (``CONNECTION``) and no middleware asked to see them.
+        body_send: Send | None = scope.get(BODY_SEND)
+        connection: Connection | None = scope.get(CONNECTION) if body_send is not None else None
+        if body_send is None:
+            body_send = send
+        write: Write = functools.partial(_send_chunk, body_send)
+        keepalive: _KeepAlive | None = None
         try:
-            await send(
-                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-            )
-            if keepalive is None:
-                async for chunk in self.body_iterator:
-                    await body_send({"type": "http.response.body", "body": chunk, "more_body": True})
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            if connection is None:
+                await send(start)
             else:
-                async for chunk in self.body_iterator:
-                    await keepalive.send(chunk)
+                # The first chunk is in hand at once (the pipeline returns once the first upstream
+                # event has arrived): it goes out in one write with the head.
+                first = await anext(self.body_iterator, b"")
+                if await connection.start(send, start, first):
+                    write = connection.write
+                elif first:
+                    await write(first)
+            if self.idle is not None:
+                keepalive = _KeepAlive(self.idle, write)
+                write = keepalive.send
+            async for chunk in self.body_iterator:
+                await write(chunk)
+            if keepalive is not None:
                 await keepalive.stop()
             finished = True
             await body_send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -103,14 +118,21 @@ class RelayStreamingResponse(Response):
                     await stream.aclose()
 
 
+Write = Callable[[bytes], Awaitable[None]]
+
+
+async def _send_chunk(send: Send, chunk: bytes) -> None:
+    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
 class _KeepAlive:
     """Sends the body's chunks, and a keep-alive frame when none was sent for a while (see above)."""
 
     __slots__ = ("_frame", "_handle", "_interval", "_last", "_loop", "_ping", "_send", "_sending")
 
-    def __init__(self, idle: tuple[float, bytes], send: Send) -> None:
+    def __init__(self, idle: tuple[float, bytes], write: Write) -> None:
         self._interval, self._frame = idle
-        self._send = send
+        self._send = write
         self._loop = asyncio.get_running_loop()
         self._last = 0.0
         self._sending = False
@@ -122,7 +144,7 @@ class _KeepAlive:
             await asyncio.shield(self._ping)  # a frame never goes out inside another
         self._sending = True
         try:
-            await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await self._send(chunk)
         finally:
             self._sending = False
         self._last = self._loop.time()
@@ -134,9 +156,7 @@ class _KeepAlive:
         due = self._last + self._interval
         if now >= due and not self._sending and (self._ping is None or self._ping.done()):
             self._last = now
-            self._ping = asyncio.ensure_future(
-                self._send({"type": "http.response.body", "body": self._frame, "more_body": True})
-            )
+            self._ping = asyncio.ensure_future(self._send(self._frame))
             due = now + self._interval
         self._handle = self._loop.call_at(max(due, now + 0.001), self._tick)
 

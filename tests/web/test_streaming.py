@@ -1,12 +1,18 @@
-"""RelayStreamingResponse: chunks as they come, the keep-alive frame only while the body is quiet."""
+"""RelayStreamingResponse: chunks as they come, the keep-alive frame only while the body is quiet, and\nstraight to the socket where the server offers it."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.types import Message
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
+from antigravity_gateway.web.http_protocol import CONNECTION, Connection
+from antigravity_gateway.web.security import BODY_SEND
 from antigravity_gateway.web.streaming import RelayStreamingResponse
 
 PING = b"event: ping\ndata: {}\n\n"
@@ -88,3 +94,135 @@ async def test_a_hang_up_stops_the_body_and_the_keepalive() -> None:
     pings = client.bodies().count(PING)
     await asyncio.sleep(0.05)  # longer than several intervals: a timer left behind would ping again
     assert client.bodies().count(PING) == pings and b"never" not in client.bodies()
+
+
+# -- straight to the socket (the server's Connection) ----------------------------------------------
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _cycle(method: str = "POST") -> tuple[Any, RecordingTransport, dict[str, Any]]:
+    """uvicorn's own request cycle on a transport that records the writes, and its scope as our HTTP
+    protocol makes it (with the :class:`Connection`) and our outer middleware marks it (``BODY_SEND``)."""
+    transport = RecordingTransport()
+    scope: dict[str, Any] = {"type": "http", "method": method, "path": "/", "headers": []}
+    cycle = RequestResponseCycle(
+        scope=scope,  # type: ignore[arg-type]
+        transport=transport,  # type: ignore[arg-type]
+        flow=FlowControl(transport),  # type: ignore[arg-type]
+        logger=logging.getLogger("test"),
+        access_logger=logging.getLogger("test"),
+        access_log=False,
+        default_headers=[],
+        message_event=asyncio.Event(),
+        expect_100_continue=False,
+        keep_alive=True,
+        on_response=lambda: None,
+    )
+    scope[CONNECTION] = Connection(cycle)
+    scope[BODY_SEND] = cycle.send
+    return cycle, transport, scope
+
+
+def _with_header(send: Any) -> Any:
+    """A middleware's ``send`` that adds a header to the response start (as CORS or rate headers do)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message["headers"], (b"x-added", b"yes")]}
+        await send(message)
+
+    return wrapped
+
+
+async def test_chunks_go_straight_to_the_socket_the_head_with_the_first() -> None:
+    cycle, transport, scope = _cycle()
+    second = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"first"
+        await second.wait()
+        yield b"second!"
+
+    response = RelayStreamingResponse(body(), media_type="text/event-stream")
+    run = asyncio.ensure_future(response(scope, cycle.receive, _with_header(cycle.send)))
+    while not transport.writes:
+        await asyncio.sleep(0)
+    assert len(transport.writes) == 1  # the head and the first chunk in one write
+    head, _, chunk = transport.writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\ntransfer-encoding: chunked" in head and b"\r\nx-added: yes" in head
+    assert chunk == b"5\r\nfirst\r\n"
+    second.set()
+    await run
+    assert transport.writes[1:] == [b"7\r\nsecond!\r\n", b"0\r\n\r\n"]
+    assert cycle.response_complete
+
+
+async def test_a_straight_write_waits_while_the_client_does_not_read() -> None:
+    cycle, transport, scope = _cycle()
+    cycle.flow.pause_writing()  # the client's side is full
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield b"b"
+
+    response = RelayStreamingResponse(body(), media_type="text/event-stream")
+    run = asyncio.ensure_future(response(scope, cycle.receive, cycle.send))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert transport.writes == []  # uvicorn's own send waits for the head too
+    cycle.flow.resume_writing()
+    await run
+    assert transport.writes[1:] == [b"1\r\nb\r\n", b"0\r\n\r\n"]
+
+
+async def test_a_head_request_and_an_empty_body_write_no_chunks() -> None:
+    for method, chunks in (("HEAD", [b"ignored"]), ("POST", [])):
+        cycle, transport, scope = _cycle(method)
+
+        async def body(chunks: list[bytes] = chunks) -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+
+        await RelayStreamingResponse(body(), media_type="text/event-stream")(scope, cycle.receive, cycle.send)
+        assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+        if method == "HEAD":
+            assert b"ignored" not in b"".join(transport.writes)
+        else:
+            assert transport.writes[0].endswith(b"\r\n\r\n") and transport.writes[1:] == [b"0\r\n\r\n"]
+        assert cycle.response_complete
+
+
+async def test_without_the_outer_middleware_chunks_take_the_send_chain() -> None:
+    cycle, transport, scope = _cycle()
+    del scope[BODY_SEND]  # a middleware that must see the body (the request log's capture) removes it
+    seen: list[bytes] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            seen.append(message["body"])
+        await cycle.send(message)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield b"b"
+
+    await RelayStreamingResponse(body(), media_type="text/event-stream")(scope, cycle.receive, send)
+    assert seen == [b"a", b"b", b""]
+    assert transport.writes[1:] == [b"1\r\na\r\n", b"1\r\nb\r\n", b"0\r\n\r\n"]
