@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 #: How often a process looks for what other processes changed in the store (and config.toml).
 SYNC_INTERVAL = 0.5
+_BUSIEST = frozenset({"/v1beta/models/{rest:path}", "/v1/messages", "/v1/chat/completions"})
 CATALOG_WAIT = 15.0
 
 
@@ -131,6 +132,9 @@ def build_routes(admin: AdminApi) -> list[BaseRoute]:
     routes += anthropic_routes.routes()
     routes += openai_routes.routes()
     routes += models_routes.routes()
+    # Starlette tries routes in order (about 1 µs each): the busiest go first. No two of these paths
+    # overlap, so their order decides nothing else.
+    routes.sort(key=lambda route: getattr(route, "path", "") not in _BUSIEST)
     routes += [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/health", healthz, methods=["GET"]),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -106,6 +107,15 @@ def alt_of(query: dict[str, str]) -> str:
     """The response format asked for: ``alt`` or ``$alt`` (``json;enum-encoding=int`` → ``json``)."""
     value = query.get("alt") or query.get("$alt") or ""
     return value.split(";", 1)[0].strip().lower()
+
+
+def alt_of_query(query: bytes) -> str:
+    """:func:`alt_of` of a raw query string; ``alt=sse`` (what the SDKs send) without parsing it."""
+    if query == b"alt=sse":
+        return "sse"
+    if b"alt" not in query:
+        return ""
+    return alt_of(dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)))
 
 
 # JSON-array streaming (what google-generativeai's REST transport reads): "[", items, "]".

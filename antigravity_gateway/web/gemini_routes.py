@@ -121,7 +121,7 @@ async def _generate(request: Request, call: Call) -> Response:
 
 
 async def _stream(request: Request, call: Call) -> Response:
-    alt = gemini.alt_of(dict(request.query_params))
+    alt = gemini.alt_of_query(request.scope.get("query_string", b""))
     async with cancel_on_disconnect(request):
         events, served = await _pipeline(request).stream(call)
     headers = {**STREAM_HEADERS, **served_headers(served)}
@@ -166,11 +166,11 @@ async def _json_array(events: EventStream) -> AsyncIterator[bytes]:
 
 def routes() -> list[Route]:
     result: list[Route] = []
-    for version in VERSIONS:
-        if version != "v1":  # GET /v1/models[/id] is shared with OpenAI and Anthropic (models_routes)
-            result.append(Route(f"/{version}/models", list_models, methods=["GET"]))
-            result.append(Route(f"/{version}/models/{{rest:path}}", get_model, methods=["GET"]))
+    for version in VERSIONS:  # the POST first: it carries the traffic, and routes are tried in order
         result.append(
             Route(f"/{version}/models/{{rest:path}}", releasing_body(model_action), methods=["POST"])
         )
+        if version != "v1":  # GET /v1/models[/id] is shared with OpenAI and Anthropic (models_routes)
+            result.append(Route(f"/{version}/models", list_models, methods=["GET"]))
+            result.append(Route(f"/{version}/models/{{rest:path}}", get_model, methods=["GET"]))
     return result

@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 
 from antigravity_gateway.errors import InvalidRequest
-from antigravity_gateway.protocols.gemini import alt_of, model_entry, model_list_page, parse_action
+from antigravity_gateway.protocols.gemini import (
+    alt_of,
+    alt_of_query,
+    model_entry,
+    model_list_page,
+    parse_action,
+)
 
 
 @pytest.mark.parametrize(
@@ -34,6 +40,23 @@ def test_parse_action(rest: str, expected: tuple[str, str]) -> None:
 )
 def test_alt(query: dict[str, str], alt: str) -> None:
     assert alt_of(query) == alt
+
+
+@pytest.mark.parametrize(
+    ("query", "alt"),
+    [
+        (b"alt=sse", "sse"),
+        (b"", ""),
+        (b"key=abc", ""),
+        (b"key=abc&alt=sse", "sse"),
+        (b"%24alt=json%3Benum-encoding%3Dint", "json"),
+        (b"alt=JSON&key=k", "json"),
+        (b"alt=&%24alt=json", "json"),
+        (b"alt=sse&alt=json", "json"),  # the last one counts, as with a parsed query
+    ],
+)
+def test_alt_of_a_raw_query(query: bytes, alt: str) -> None:
+    assert alt_of_query(query) == alt
 
 
 def test_model_entry_has_real_limits() -> None:

@@ -121,6 +121,7 @@ def deep(depth: int) -> bytes:
     ("path", "body"),
     [
         (GEMINI, b'{"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "x": ' + deep(300) + b"}"),
+        (GEMINI, b'{"x": ' + deep(64) + b"}"),  # 65 levels, with no bracket to spare
         (
             OPENAI,
             b'{"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": ' + deep(300) + b"}]}",
@@ -132,7 +133,7 @@ def deep(depth: int) -> bytes:
             b'{"model": "gemini-2.5-flash", "messages": ' + deep(5000) + b"}",
         ),  # past orjson's own limit
     ],
-    ids=["gemini", "openai", "anthropic", "responses", "openai-5000"],
+    ids=["gemini", "gemini-65", "openai", "anthropic", "responses", "openai-5000"],
 )
 def test_deep_nesting_is_a_400_in_the_callers_shape(
     gateway: Gateway, path: str, body: bytes, caplog: pytest.LogCaptureFixture
