@@ -26,6 +26,7 @@ their chunks through it straight to the socket (see :mod:`antigravity_gateway.we
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import Message, Send
@@ -60,12 +61,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         interval = min(self.header_read_timeout, self.body_read_timeout) / 4
         self._interval = min(1.0, max(0.01, interval))
         self._ticker: asyncio.TimerHandle | None = self.loop.call_later(self._interval, self._tick)
+        self._connection: Connection | None = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
         super().connection_lost(exc)
+        if self._connection is not None:
+            self._connection.lost()
 
     # -- deadlines --------------------------------------------------------------------------------
 
@@ -124,7 +128,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # the request's own (not an upgrade)
-            self.scope[CONNECTION] = Connection(cycle)  # type: ignore[literal-required]
+            self._connection = Connection(cycle)
+            self.scope[CONNECTION] = self._connection  # type: ignore[literal-required]
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
@@ -179,10 +184,25 @@ class Connection:
     chunked encoding: anything else (a ``HEAD``) keeps using ``send``.
     """
 
-    __slots__ = ("_cycle",)
+    __slots__ = ("_cycle", "_on_lost")
 
     def __init__(self, cycle: RequestResponseCycle) -> None:
         self._cycle = cycle
+        self._on_lost: Callable[[], None] | None = None
+
+    def on_lost(self, callback: Callable[[], None] | None) -> bool:
+        """Have ``callback`` called when the client hangs up before the response is complete (``None``:
+        no longer). ``False``: it has already hung up (``callback`` will not be called)."""
+        if self._cycle.disconnected:
+            return False
+        self._on_lost = callback
+        return True
+
+    def lost(self) -> None:
+        """The connection is gone (called by the protocol)."""
+        callback, self._on_lost = self._on_lost, None
+        if callback is not None and self._cycle.disconnected:
+            callback()
 
     async def start(self, send: Send, message: Message, first: bytes) -> bool:
         """Send the head (``message``) and ``first``; ``False``: the body must go through ``send``

@@ -27,8 +27,9 @@ class RelayStreamingResponse(Response):
     the body iterator is interrupted at once (so the upstream stream is closed), also while it is
     waiting for upstream. Starlette does this with an anyio task group per response; with uvicorn's
     ASGI 2.3 that costs about 100 µs of CPU per stream and +10 ms time to first event at 64 streams
-    (bench/README.md). Here a small watcher task cancels the request's own task on
-    ``http.disconnect``; that cancellation is absorbed below, any other one propagates.
+    (bench/README.md). Here the request's own task is cancelled when the client hangs up: the server
+    says so (:class:`~antigravity_gateway.web.http_protocol.Connection`), or elsewhere a small watcher
+    task waits for ``http.disconnect``; that cancellation is absorbed below, any other one propagates.
 
     ``streams`` (the upstream streams the body reads) are closed when the response ends, also when the
     body iterator never started (closing a generator that never ran skips its ``finally``).
@@ -61,15 +62,24 @@ class RelayStreamingResponse(Response):
         finished = False  # set before the last send: a disconnect after it is the normal end
         hung_up = False
 
-        async def watch() -> None:
+        def hang_up() -> None:
             nonlocal hung_up
-            while (await receive())["type"] != "http.disconnect":
-                pass
             if not finished:
                 hung_up = True
                 task.cancel()
 
-        watcher = asyncio.ensure_future(watch())
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            hang_up()
+
+        # The server says when the client hangs up (``CONNECTION``); elsewhere a task waits for it.
+        hook: Connection | None = scope.get(CONNECTION)
+        watcher: asyncio.Future[None] | None = None
+        if hook is None:
+            watcher = asyncio.ensure_future(watch())
+        elif not hook.on_lost(hang_up):
+            hang_up()  # already gone: the body stops at its first wait
         # The middleware between here and the server only look at the response start (status, CORS
         # headers): the chunks skip them when the outermost one said how (``BODY_SEND``), and go straight
         # to the socket when the server offers that (``CONNECTION``) and no middleware asked to see them.
@@ -106,7 +116,10 @@ class RelayStreamingResponse(Response):
             task.uncancel()
         finally:
             finished = True
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
+            if hook is not None:
+                hook.on_lost(None)
             if keepalive is not None:
                 keepalive.cancel()
             aclose = getattr(self.body_iterator, "aclose", None)

@@ -226,3 +226,32 @@ async def test_without_the_outer_middleware_chunks_take_the_send_chain() -> None
     await RelayStreamingResponse(body(), media_type="text/event-stream")(scope, cycle.receive, send)
     assert seen == [b"a", b"b", b""]
     assert transport.writes[1:] == [b"1\r\na\r\n", b"1\r\nb\r\n", b"0\r\n\r\n"]
+
+
+async def test_the_server_says_when_the_client_hangs_up_no_watcher_task() -> None:
+    cycle, transport, scope = _cycle()
+    closed = asyncio.Event()
+    waiting = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield b"first"
+            waiting.set()
+            await asyncio.Event().wait()  # the upstream never says more
+            yield b"never"
+        finally:
+            closed.set()
+
+    async def no_receive() -> Message:
+        raise AssertionError("nothing waits on receive when the server reports the hang-up")
+
+    run = asyncio.ensure_future(
+        RelayStreamingResponse(body(), media_type="text/event-stream")(scope, no_receive, cycle.send)
+    )
+    await waiting.wait()
+    assert asyncio.all_tasks() == {asyncio.current_task(), run}  # no watcher task beside it
+    cycle.disconnected = True  # what uvicorn's connection_lost does, then our protocol calls lost()
+    scope[CONNECTION].lost()
+    await run  # ends without an error: a hang-up is a normal end
+    assert closed.is_set() and not cycle.response_complete
+    assert b"never" not in b"".join(transport.writes)
