@@ -129,18 +129,36 @@ class Route:
     proxy: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class StreamResponse:
-    """An open streaming answer. Iterate :meth:`chunks`; always :meth:`close` (also on early exit)."""
+    """An open streaming answer. Iterate :meth:`chunks`; always :meth:`close` (also on early exit).
+
+    Silence from upstream while :meth:`chunks` waits is bounded by ``idle_timeout`` (the session's
+    ``sock_read``), checked by the client's :class:`StallWatch` (given as ``watch``): aiohttp's own read
+    timeout would re-arm a timer on every chunk."""
 
     response: aiohttp.ClientResponse
     endpoint: str
-    idle_timeout: float = 0.0  # the session's sock_read: silence allowed between two chunks
+    idle_timeout: float = 0.0  # silence allowed between two chunks (0: none)
+    watch: StallWatch | None = None
+    waiting_since: float | None = None  # when the read in progress began (None: not waiting)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         read = self.response.content.readany  # what iter_any does, one generator layer less per chunk
+        watch = self.watch
+        if watch is not None:
+            protocol = self.response.connection.protocol if self.response.connection else None
+            if protocol is not None:
+                protocol.read_timeout = None  # the watch checks it (reset by aiohttp for the next request)
+            watch.add(self)
+        clock = asyncio.get_running_loop().time
         try:
-            while chunk := await read():
+            while True:
+                self.waiting_since = clock()
+                chunk = await read()
+                self.waiting_since = None
+                if not chunk:
+                    break
                 yield chunk
         except TimeoutError as exc:
             raise UpstreamUnavailable(
@@ -152,9 +170,53 @@ class StreamResponse:
             if received := _unread(self.response.content):
                 yield received  # what arrived before the break: relayed, then the error
             raise UpstreamUnavailable(f"upstream stream broke: {_describe(exc)}") from exc
+        finally:
+            self.waiting_since = None
+            if watch is not None:
+                watch.discard(self)
 
     def close(self) -> None:
         self.response.close()
+
+
+class StallWatch:
+    """One timer for every open stream of a client: a stream whose read has waited longer than its
+    ``idle_timeout`` gets a :class:`TimeoutError` (what aiohttp's read timeout raises). The timer ticks
+    only while streams are open, every quarter of the shortest timeout (at most once a second)."""
+
+    __slots__ = ("_handle", "_streams")
+
+    def __init__(self) -> None:
+        self._streams: dict[StreamResponse, None] = {}
+        self._handle: asyncio.TimerHandle | None = None
+
+    def add(self, stream: StreamResponse) -> None:
+        if stream.idle_timeout <= 0:
+            return
+        self._streams[stream] = None
+        if self._handle is None:
+            self._schedule(asyncio.get_running_loop())
+
+    def discard(self, stream: StreamResponse) -> None:
+        self._streams.pop(stream, None)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        shortest = min(s.idle_timeout for s in self._streams)
+        self._handle = loop.call_later(min(1.0, max(0.01, shortest / 4)), self._tick)
+
+    def _tick(self) -> None:
+        self._handle = None
+        if not self._streams:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for stream in list(self._streams):
+            since = stream.waiting_since
+            if since is not None and now - since > stream.idle_timeout:
+                self._streams.pop(stream, None)
+                stream.response.content.set_exception(TimeoutError("nothing arrived from upstream in time"))
+        if self._streams:
+            self._schedule(loop)
 
 
 def _unread(content: aiohttp.StreamReader) -> bytes:
@@ -195,6 +257,7 @@ class UpstreamClient:
         self.proxies = ProxyPool(settings.upstream_proxies, settings.upstream_proxy)
         self._env_proxies = env_proxies()
         self._too_old: TooOld | None = None
+        self._stalls = StallWatch()
         self._server_date: ServerDate | None = None
         self._headers = {
             "Content-Type": "application/json",
@@ -353,7 +416,7 @@ class UpstreamClient:
     ) -> StreamResponse:
         """POST ``<base>:<method>?alt=sse`` and return the open stream of the first endpoint that accepts it."""
         resp, base = await self._post(method, body, token, stream=True, route=route)
-        return StreamResponse(resp, base, self.settings.upstream_read_timeout)
+        return StreamResponse(resp, base, self.settings.upstream_read_timeout, self._stalls)
 
     async def _post(
         self,
