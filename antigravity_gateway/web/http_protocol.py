@@ -51,6 +51,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     header_read_timeout = 10.0
     body_read_timeout = 30.0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # uvicorn's limit counts open connections and request tasks. A request's task still closing its
+        # upstream stream after its answer is complete overlaps the next request on its connection, so at
+        # max_connections busy keep-alive connections it refused good requests: the limit here is on
+        # connections only (checked in on_headers_complete, where uvicorn checks it).
+        self._max_connections: int | None = self.limit_concurrency
+        self.limit_concurrency = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_bytes = 0
@@ -125,7 +134,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             raise _HeadTooLarge
         self._phase = _BODY
         self._deadline = self.loop.time() + self.body_read_timeout
-        super().on_headers_complete()
+        limit = self._max_connections
+        if limit is not None and len(self.connections) >= limit:
+            self.limit_concurrency = 0  # uvicorn answers 503 and closes the connection
+        try:
+            super().on_headers_complete()
+        finally:
+            self.limit_concurrency = None
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # the request's own (not an upgrade)
             self._connection = Connection(cycle)
