@@ -29,7 +29,7 @@ import difflib
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -242,7 +242,7 @@ class Pipeline:
             body = self._envelope(call, served, session_key, account, project)
             route = self.pool.route(account, served.upstream_model)
             upstream = await self.http.open_stream("streamGenerateContent", body, token, route=route)
-            events = _batches(upstream, self.settings.max_stream_event_bytes)
+            events = _Batches(upstream, self.settings.max_stream_event_bytes)
             try:
                 first = await events.__anext__()
             except StopAsyncIteration:
@@ -520,27 +520,126 @@ def _cooling_error(exc: AllAccountsCoolingDown, last: GatewayError | None) -> Ga
     return exc
 
 
-async def _batches(
-    upstream: StreamResponse, max_event_bytes: int
-) -> AsyncGenerator[list[dict[str, Any]], None]:
+class _Batches:
     """Unwrapped Gemini responses from a v1internal SSE stream, one list per upstream read (the events
-    that read completed; never empty). Raises on a mid-stream error event, after the events before it."""
-    decoder = SSEDecoder(max_event_bytes)
-    try:
-        async for chunk in upstream.chunks():
-            if payloads := decoder.feed(chunk):
-                batch, error = _decode(payloads)
-                if batch:
-                    yield batch
-                if error is not None:
-                    raise error
-        batch, error = _decode(decoder.flush())
+    that read completed; never empty). Pulled with ``async for`` (the first ones always are: a failure
+    before the first event rotates the account), then possibly pushed (:meth:`push`). A mid-stream error
+    event comes after the events before it. The upstream connection is closed when the stream ends."""
+
+    __slots__ = ("_chunks", "_decoder", "_done", "_error", "upstream")
+
+    def __init__(self, upstream: StreamResponse, max_event_bytes: int) -> None:
+        self.upstream = upstream
+        self._decoder = SSEDecoder(max_event_bytes)
+        self._chunks = upstream.chunks()
+        self._error: UpstreamHTTPError | None = None  # raised by the next read, after the batch before it
+        self._done = False
+
+    def __aiter__(self) -> _Batches:
+        return self
+
+    async def __anext__(self) -> list[dict[str, Any]]:
+        if self._error is not None:
+            pending, self._error = self._error, None
+            self._end()
+            raise pending
+        if self._done:
+            raise StopAsyncIteration
+        decoder = self._decoder
+        try:
+            async for chunk in self._chunks:
+                if payloads := decoder.feed(chunk):
+                    batch, found = _decode(payloads)
+                    if found is not None and not batch:
+                        raise found
+                    self._error = found
+                    if batch:
+                        return batch
+            batch, error = _decode(decoder.flush())
+        except BaseException:
+            self._end()
+            raise
         if batch:
-            yield batch
+            self._error = error
+            return batch
+        self._end()
         if error is not None:
             raise error
-    finally:
-        upstream.close()
+        raise StopAsyncIteration
+
+    def _end(self) -> None:
+        self._done = True
+        self.upstream.close()
+
+    async def aclose(self) -> None:
+        self._done = True
+        try:
+            await self._chunks.aclose()
+        finally:
+            self.upstream.close()
+
+    async def push(
+        self, on_batch: Callable[[list[dict[str, Any]]], None], on_end: Callable[[BaseException | None], None]
+    ) -> bool:
+        """From now on, hand each upstream read's events to ``on_batch`` as aiohttp delivers them (no task
+        wakes up per read), and the end to ``on_end`` (``None``, or the error to report). ``False``: not
+        possible here (then keep pulling)."""
+        if self._done or self._error is not None or not self.upstream.can_push():
+            return False
+        await self._chunks.aclose()  # the pull so far ends (it holds nothing: the decoder has the rest)
+        if self.upstream.push(_PushedBatches(self, on_batch, on_end)):
+            return True
+        self._chunks = self.upstream.chunks()  # pulling goes on where it was
+        return False
+
+
+class _PushedBatches:
+    """The :class:`~antigravity_gateway.upstream.client.ChunkSink` of a pushed stream: decodes each chunk
+    and hands on the events (the same batches and errors as pulling them)."""
+
+    __slots__ = ("_batches", "_ended", "_on_batch", "_on_end")
+
+    def __init__(
+        self,
+        batches: _Batches,
+        on_batch: Callable[[list[dict[str, Any]]], None],
+        on_end: Callable[[BaseException | None], None],
+    ) -> None:
+        self._batches = batches
+        self._on_batch = on_batch
+        self._on_end = on_end
+        self._ended = False
+
+    def data(self, chunk: bytes) -> None:
+        if self._ended:
+            return
+        try:
+            payloads = self._batches._decoder.feed(chunk)
+        except GatewayError as exc:  # an event over max_stream_event_bytes
+            self._finish(exc)
+            return
+        if payloads:
+            batch, error = _decode(payloads)
+            if batch:
+                self._on_batch(batch)
+            if error is not None:
+                self._finish(error)
+
+    def end(self, error: UpstreamUnavailable | None) -> None:
+        if self._ended:
+            return
+        if error is None:
+            batch, last = _decode(self._batches._decoder.flush())
+            if batch:
+                self._on_batch(batch)
+            self._finish(last)
+        else:
+            self._finish(error)
+
+    def _finish(self, error: BaseException | None) -> None:
+        self._ended = True
+        self._batches._end()
+        self._on_end(error)
 
 
 def _decode(payloads: list[bytes]) -> tuple[list[dict[str, Any]], UpstreamHTTPError | None]:
@@ -584,9 +683,7 @@ class EventStream:
 
     __slots__ = ("_buffer", "_closed", "_pending", "_rest", "_served")
 
-    def __init__(
-        self, first: list[dict[str, Any]], rest: AsyncGenerator[list[dict[str, Any]], None], served: Served
-    ) -> None:
+    def __init__(self, first: list[dict[str, Any]], rest: _Batches, served: Served) -> None:
         self._pending: list[dict[str, Any]] = first  # in hand, not handed out by next_batch yet
         self._buffer: list[dict[str, Any]] = []  # handed out by next_batch, not yet by __anext__
         self._rest = rest
@@ -634,6 +731,50 @@ class EventStream:
                 self._served.usage(event)
                 break
         return batch
+
+    async def push(
+        self, on_batch: Callable[[list[dict[str, Any]]], None], on_end: Callable[[GatewayError | None], None]
+    ) -> bool:
+        """Instead of :meth:`next_batch`: the events in hand, then those of each upstream read as it
+        arrives, go to ``on_batch`` from the callback that received them (usage noted as with
+        :meth:`next_batch`); the end goes to ``on_end``: ``None``, or the :class:`GatewayError` that
+        :meth:`next_batch` would raise. Neither callback may raise. The upstream connection and the
+        account are released when it ends. ``False``: the rest is not pushed (keep calling
+        :meth:`next_batch`; the events in hand went to ``on_batch`` all the same)."""
+        if self._closed or self._buffer:
+            return False
+        served = self._served
+
+        def batch(events: list[dict[str, Any]]) -> None:
+            for event in reversed(events):
+                if "usageMetadata" in event:
+                    served.usage(event)
+                    break
+            on_batch(events)
+
+        def end(error: BaseException | None) -> None:
+            self._closed = True
+            served.close()
+            if error is None:
+                on_end(None)
+                return
+            gateway_error = _upstream_error(error.error) if isinstance(error, UpstreamHTTPError) else error
+            if not isinstance(gateway_error, GatewayError):
+                gateway_error = UpstreamUnavailable(f"upstream stream failed: {gateway_error!r}")
+            served.failed(gateway_error)
+            on_end(gateway_error)
+
+        if self._pending:  # first: they came first (on_batch has them even if the rest is not pushed)
+            pending, self._pending = self._pending, []
+            batch(pending)
+        return await self._rest.push(batch, end)
+
+    def pause(self) -> None:
+        """A pushed stream: stop reading from upstream until :meth:`resume`."""
+        self._rest.upstream.pause()
+
+    def resume(self) -> None:
+        self._rest.upstream.resume()
 
     async def aclose(self) -> None:
         """Close the upstream stream and release the account (once; safe to call again)."""

@@ -21,10 +21,10 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -143,7 +143,7 @@ class StreamResponse:
     watch: StallWatch | None = None
     waiting_since: float | None = None  # when the read in progress began (None: not waiting)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         read = self.response.content.readany  # what iter_any does, one generator layer less per chunk
         watch = self.watch
         if watch is not None:
@@ -176,7 +176,134 @@ class StreamResponse:
                 watch.discard(self)
 
     def close(self) -> None:
+        _SINKS.pop(id(self.response.content), None)
         self.response.close()
+
+    def can_push(self) -> bool:
+        """Whether :meth:`push` is possible (aiohttp's own ``StreamReader``)."""
+        return type(self.response.content) is aiohttp.StreamReader
+
+    def push(self, sink: ChunkSink) -> bool:
+        """Hand every chunk from now on to ``sink`` as aiohttp's parser produces it, instead of keeping it
+        for :meth:`chunks` (no task wakes up per chunk: a relay can write each one from there). What is
+        already buffered goes to ``sink`` at once. Not to be mixed with a :meth:`chunks` in progress.
+        ``False``: this aiohttp does not allow it (``chunks`` still works)."""
+        content = self.response.content
+        if not self.can_push():
+            return False
+        try:
+            content.__class__ = _PushReader
+        except TypeError:  # another aiohttp: another layout
+            return False
+        target = _SINKS[id(content)] = _PushTarget(self, sink)
+        watch = self.watch
+        if watch is not None:
+            protocol = self.response.connection.protocol if self.response.connection else None
+            if protocol is not None:
+                protocol.read_timeout = None
+            self.waiting_since = asyncio.get_running_loop().time()
+            watch.add(self)
+        if received := _unread(content):
+            target.data(received)
+        if content.exception() is not None or content.is_eof():
+            _SINKS.pop(id(content), None)
+            target.end(content.exception())
+        return True
+
+    def pause(self) -> None:
+        """Stop reading from upstream while the client does not keep up (not a stall); :meth:`resume`."""
+        self.waiting_since = None
+        if self.response.connection is not None and self.response.connection.protocol is not None:
+            self.response.connection.protocol.pause_reading()
+
+    def resume(self) -> None:
+        if self.watch is not None:
+            self.waiting_since = asyncio.get_running_loop().time()
+        if self.response.connection is not None and self.response.connection.protocol is not None:
+            self.response.connection.protocol.resume_reading()
+
+
+class ChunkSink(Protocol):
+    """Where :meth:`StreamResponse.push` sends a stream's bytes. Neither may raise."""
+
+    def data(self, chunk: bytes) -> None: ...
+
+    def end(self, error: UpstreamUnavailable | None) -> None:
+        """The stream ended (``error``: how it broke, as :meth:`StreamResponse.chunks` would raise it)."""
+
+
+class _PushTarget:
+    """Turns aiohttp's calls on a pushed stream into :class:`ChunkSink` calls, once it has ended."""
+
+    __slots__ = ("_ended", "_sink", "_stream")
+
+    def __init__(self, stream: StreamResponse, sink: ChunkSink) -> None:
+        self._stream = stream
+        self._sink = sink
+        self._ended = False
+
+    def data(self, chunk: bytes) -> None:
+        if self._ended:
+            return
+        stream = self._stream
+        if stream.waiting_since is not None:  # watched, and not paused
+            stream.waiting_since = asyncio.get_running_loop().time()
+        self._sink.data(chunk)
+
+    def end(self, exc: BaseException | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        stream = self._stream
+        if stream.watch is not None:
+            stream.watch.discard(stream)
+        stream.waiting_since = None
+        error: UpstreamUnavailable | None = None
+        if isinstance(exc, TimeoutError):
+            error = UpstreamUnavailable(
+                f"the upstream stream stalled: nothing arrived for {stream.idle_timeout:g} s "
+                "(upstream_read_timeout)",
+                status=504,
+            )
+        elif exc is not None:
+            error = UpstreamUnavailable(f"upstream stream broke: {_describe(exc)}")
+        self._sink.end(error)
+
+
+#: The sinks of pushed streams, by ``id`` of their aiohttp ``StreamReader`` (which has no room for one).
+_SINKS: dict[int, _PushTarget] = {}
+
+
+class _PushReader(aiohttp.StreamReader):
+    """An aiohttp ``StreamReader`` (same layout: ``StreamResponse.push`` switches a reader's class to this)
+    that passes what aiohttp's parser feeds it to its stream's sink instead of buffering it."""
+
+    __slots__ = ()
+
+    def feed_data(self, data: bytes, size: int = 0) -> bool:
+        target = _SINKS.get(id(self))
+        if target is not None and data:
+            self.total_bytes += len(data)
+            target.data(data)
+        return False
+
+    def begin_http_chunk_receiving(self) -> None:
+        pass
+
+    def end_http_chunk_receiving(self) -> None:
+        pass
+
+    def feed_eof(self) -> None:
+        super().feed_eof()  # aiohttp's own callbacks: the connection goes back to the pool
+        target = _SINKS.pop(id(self), None)
+        if target is not None:
+            target.end(None)
+
+    def set_exception(self, exc: BaseException, *cause: BaseException) -> None:
+        super().set_exception(exc, *cause)
+        target = _SINKS.pop(id(self), None)
+        if target is not None:
+            target.end(exc)
 
 
 class StallWatch:

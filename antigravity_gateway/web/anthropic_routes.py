@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from antigravity_gateway.core.pipeline import Call, EventStream, Pipeline, Served
+from antigravity_gateway.core.pipeline import Call, Pipeline, Served
 from antigravity_gateway.core.session import explicit_key
 from antigravity_gateway.core.signatures import ToolSignatures
 from antigravity_gateway.errors import GatewayError, UpstreamError, UpstreamUnavailable
@@ -36,7 +36,7 @@ from antigravity_gateway.protocols.anthropic_stream import (
 from antigravity_gateway.protocols.sse import encode_event
 from antigravity_gateway.web.body import read_json, releasing_body
 from antigravity_gateway.web.disconnect import cancel_on_disconnect
-from antigravity_gateway.web.streaming import RelayStreamingResponse
+from antigravity_gateway.web.streaming import EventStreamResponse
 
 logger = logging.getLogger(__name__)
 
@@ -118,12 +118,11 @@ async def messages(request: Request) -> Response:
         return Response(orjson.dumps(message), media_type="application/json", headers=_headers(served))
     async with cancel_on_disconnect(request):
         events, served = await _send(pipeline.stream, call, without_thinking)
-    translator = StreamTranslator(model)
-    return RelayStreamingResponse(
-        _sse(events, translator, signatures),
+    return EventStreamResponse(
+        events,
+        MessagesFramer(StreamTranslator(model), signatures),
         media_type="text/event-stream",
         headers={**STREAM_HEADERS, **_headers(served)},
-        streams=[events],
         idle=(PING_INTERVAL, _frame(ping_event())),
     )
 
@@ -145,31 +144,29 @@ def _frame(event: Event) -> bytes:
     return encode_event(event[0], orjson.dumps(event[1]))
 
 
-async def _sse(
-    events: EventStream,
-    translator: StreamTranslator,
-    signatures: ToolSignatures,
-) -> AsyncIterator[bytes]:
-    """The translated events; those of one upstream read go out together. (The ``ping`` while the
-    upstream is quiet is the response's: ``RelayStreamingResponse(idle=...)``.)"""
-    try:
-        while batch := await events.next_batch():
-            frames = [_frame(event) for chunk in batch for event in translator.feed(chunk)]
-            if frames:
-                yield b"".join(frames)
-        if translator.finish_reason is None:
+class MessagesFramer:
+    """The translated Messages events; those of one upstream read go out together. A stream that ends
+    before the model finished is an error. (The ``ping`` while the upstream is quiet is the
+    response's: ``idle``.) The tool-call signatures the answer carried are kept when it is over."""
+
+    def __init__(self, translator: StreamTranslator, signatures: ToolSignatures) -> None:
+        self.translator = translator
+        self.signatures = signatures
+
+    def batch(self, events: list[dict[str, Any]]) -> bytes:
+        feed = self.translator.feed
+        return b"".join([_frame(event) for chunk in events for event in feed(chunk)])
+
+    def finish(self) -> bytes:
+        if self.translator.finish_reason is None:
             raise UpstreamUnavailable("the upstream stream ended before the model finished its answer")
-        yield b"".join([_frame(event) for event in translator.finish()])
-    except GatewayError as exc:
-        logger.warning("stream ended by an upstream error: %s", exc.message)
-        yield _frame(error_event(exc))
-    except Exception as exc:
-        logger.exception("stream failed in the gateway")
-        error = GatewayError(f"internal error in the gateway ({exc.__class__.__name__}); see the gateway log")
-        yield _frame(error_event(error))
-    finally:
-        signatures.update(translator.tool_signatures)
-        await events.aclose()
+        return b"".join([_frame(event) for event in self.translator.finish()])
+
+    def error(self, exc: GatewayError) -> bytes:
+        return _frame(error_event(exc))
+
+    def close(self) -> None:
+        self.signatures.update(self.translator.tool_signatures)
 
 
 def routes() -> list[Route]:

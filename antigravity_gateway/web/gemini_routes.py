@@ -9,7 +9,7 @@ Streams: ``alt=sse`` or no ``alt`` → SSE exactly as Google frames it (``data: 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from antigravity_gateway.core.limits import MAX_MODEL_NAME
 from antigravity_gateway.core.models_map import strip_model_prefix
-from antigravity_gateway.core.pipeline import Call, EventStream, Pipeline, Served
+from antigravity_gateway.core.pipeline import Call, Pipeline, Served
 from antigravity_gateway.errors import GatewayError, InvalidRequest, NotFound
 from antigravity_gateway.keys.enforce import check_listed_model, visible_models
 from antigravity_gateway.protocols import gemini, protojson
@@ -26,7 +26,7 @@ from antigravity_gateway.protocols.sse import encode_data
 from antigravity_gateway.store.request_log import current_record
 from antigravity_gateway.web.body import read_json, releasing_body
 from antigravity_gateway.web.disconnect import cancel_on_disconnect
-from antigravity_gateway.web.streaming import RelayStreamingResponse
+from antigravity_gateway.web.streaming import EventStreamResponse
 
 logger = logging.getLogger(__name__)
 
@@ -126,42 +126,52 @@ async def _stream(request: Request, call: Call) -> Response:
         events, served = await _pipeline(request).stream(call)
     headers = {**STREAM_HEADERS, **served_headers(served)}
     if alt == "json":
-        return RelayStreamingResponse(
-            _json_array(events), media_type="application/json", headers=headers, streams=[events]
-        )
-    return RelayStreamingResponse(
-        _sse(events), media_type="text/event-stream", headers=headers, streams=[events]
-    )
+        return EventStreamResponse(events, JsonArrayFramer(), media_type="application/json", headers=headers)
+    return EventStreamResponse(events, SseFramer(), media_type="text/event-stream", headers=headers)
 
 
-async def _sse(events: EventStream) -> AsyncIterator[bytes]:
-    """Every event exactly as Google frames it; the events one upstream read brought go out together."""
-    dumps = orjson.dumps
-    try:
-        while batch := await events.next_batch():
-            if len(batch) == 1:
-                yield b"data: " + dumps(batch[0]) + b"\r\n\r\n"
-            else:
-                yield b"".join([encode_data(dumps(event)) for event in batch])
-    except GatewayError as exc:
-        logger.warning("stream ended by an upstream error: %s", exc.message)
-        yield encode_data(gemini.error_body(exc))
+class SseFramer:
+    """Every event exactly as Google frames it (``data: <json>`` and a blank line, no ``[DONE]``); an
+    error ends the stream as one more event, Google's error object."""
+
+    def batch(self, events: list[dict[str, Any]]) -> bytes:
+        dumps = orjson.dumps
+        if len(events) == 1:
+            return b"data: " + dumps(events[0]) + b"\r\n\r\n"
+        return b"".join([encode_data(dumps(event)) for event in events])
+
+    def finish(self) -> bytes:
+        return b""
+
+    def error(self, exc: GatewayError) -> bytes:
+        return encode_data(gemini.error_body(exc))
+
+    def close(self) -> None:
+        pass
 
 
-async def _json_array(events: EventStream) -> AsyncIterator[bytes]:
-    first = True
-    try:
-        while batch := await events.next_batch():
-            parts = []
-            for event in batch:
-                parts.append((gemini.ARRAY_OPEN if first else gemini.ARRAY_SEP) + orjson.dumps(event))
-                first = False
-            yield b"".join(parts)
-    except GatewayError as exc:
-        logger.warning("stream ended by an upstream error: %s", exc.message)
-        yield (gemini.ARRAY_OPEN if first else gemini.ARRAY_SEP) + gemini.error_body(exc)
-        first = False
-    yield (gemini.ARRAY_OPEN if first else b"") + gemini.ARRAY_CLOSE
+class JsonArrayFramer:
+    """The events as one JSON array, written as they come (``alt=json``); an error is its last item."""
+
+    def __init__(self) -> None:
+        self._first = True
+
+    def _item(self, body: bytes) -> bytes:
+        separator = gemini.ARRAY_OPEN if self._first else gemini.ARRAY_SEP
+        self._first = False
+        return separator + body
+
+    def batch(self, events: list[dict[str, Any]]) -> bytes:
+        return b"".join([self._item(orjson.dumps(event)) for event in events])
+
+    def finish(self) -> bytes:
+        return (gemini.ARRAY_OPEN if self._first else b"") + gemini.ARRAY_CLOSE
+
+    def error(self, exc: GatewayError) -> bytes:
+        return self._item(gemini.error_body(exc)) + gemini.ARRAY_CLOSE
+
+    def close(self) -> None:
+        pass
 
 
 def routes() -> list[Route]:

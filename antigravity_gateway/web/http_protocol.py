@@ -245,6 +245,22 @@ class Connection:
         if not cycle.disconnected and chunk:
             cycle.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
 
+    def write_now(self, chunk: bytes) -> None:
+        """:meth:`write` without waiting: for a caller that watches :attr:`write_paused` itself."""
+        cycle = self._cycle
+        if not cycle.disconnected and chunk:
+            cycle.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+
+    @property
+    def write_paused(self) -> bool:
+        """The client does not keep up: what is written waits in memory (:meth:`drain` waits it out)."""
+        return self._cycle.flow.write_paused and not self._cycle.disconnected
+
+    async def drain(self) -> None:
+        cycle = self._cycle
+        if cycle.flow.write_paused and not cycle.disconnected:
+            await cycle.flow.drain()
+
 
 class _HeldWrites:
     """Stands in for the transport while uvicorn writes a response head: keeps the bytes."""

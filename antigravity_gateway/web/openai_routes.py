@@ -42,7 +42,7 @@ from antigravity_gateway.protocols.sse import encode_event
 from antigravity_gateway.web.body import read_json, releasing_body
 from antigravity_gateway.web.disconnect import cancel_on_disconnect
 from antigravity_gateway.web.gemini_routes import STREAM_HEADERS, served_headers
-from antigravity_gateway.web.streaming import RelayStreamingResponse
+from antigravity_gateway.web.streaming import EventStreamResponse, RelayStreamingResponse
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +207,10 @@ async def chat_completions(request: Request) -> Response:
     ]
     headers = {**STREAM_HEADERS, **served_headers(opened[0][1])}
     streams = [events for events, _ in opened]
-    return RelayStreamingResponse(
+    if len(streams) == 1:
+        framer = ChatFramer(translators[0], chat.include_usage)
+        return EventStreamResponse(streams[0], framer, media_type="text/event-stream", headers=headers)
+    return RelayStreamingResponse(  # several choices: their streams merged as their events come
         _chat_sse(translators, streams, chat.include_usage),
         media_type="text/event-stream",
         headers=headers,
@@ -215,24 +218,53 @@ async def chat_completions(request: Request) -> Response:
     )
 
 
+class ChatFramer:
+    """One choice's chat completion chunks: the role chunk first (with the first events), the finish
+    chunks, the usage chunk when asked for, then ``[DONE]``; an error is an error chunk before it."""
+
+    def __init__(self, translator: openai.ChatStreamTranslator, include_usage: bool) -> None:
+        self.translator = translator
+        self.include_usage = include_usage
+        self._head = [_data(translator.role_chunk())]
+
+    def _take_head(self) -> list[bytes]:
+        head, self._head = self._head, []
+        return head
+
+    def batch(self, events: list[dict[str, Any]]) -> bytes:
+        feed = self.translator.feed
+        return b"".join(self._take_head() + [_data(chunk) for event in events for chunk in feed(event)])
+
+    def finish(self) -> bytes:
+        translator = self.translator
+        tail = self._take_head() + [_data(chunk) for chunk in translator.finish()]
+        if self.include_usage:
+            total = sum((translator.usage,), openai.Usage())
+            chunk = openai.usage_chunk(translator.completion_id, translator.model, translator.created, total)
+            tail.append(_data(chunk))
+        return b"".join([*tail, DONE])
+
+    def error(self, exc: GatewayError) -> bytes:
+        return b"".join([*self._take_head(), _data(openai.error_chunk(openai.error_object(exc))), DONE])
+
+    def close(self) -> None:
+        pass
+
+
 async def _chat_sse(
     translators: list[openai.ChatStreamTranslator], streams: list[Events], include_usage: bool
 ) -> AsyncIterator[bytes]:
+    """Several choices (``n`` > 1): their streams merged as their events come."""
     first = translators[0]
     # Every choice announces itself first, in index order (the SDK's stream helper wants it); it goes
-    # out with the first events. The chunks of the events one upstream read brought go out together.
+    # out with the first events.
     head = [_data(translator.role_chunk()) for translator in translators]
     tail: list[bytes] = []
     try:
         try:
-            if len(streams) == 1:
-                while batch := await streams[0].next_batch():
-                    yield b"".join(head + [_data(chunk) for event in batch for chunk in first.feed(event)])
-                    head = []
-            else:
-                async for index, event in _merge(streams):
-                    yield b"".join(head + [_data(chunk) for chunk in translators[index].feed(event)])
-                    head = []
+            async for index, event in _merge(streams):
+                yield b"".join(head + [_data(chunk) for chunk in translators[index].feed(event)])
+                head = []
             tail = head + [_data(chunk) for translator in translators for chunk in translator.finish()]
             if include_usage:
                 total = sum((t.usage for t in translators), openai.Usage())
@@ -269,31 +301,37 @@ async def responses(request: Request) -> Response:
         with _model_errors(req.model):
             events, served = await pipeline.stream(call)
     headers = {**STREAM_HEADERS, **served_headers(served)}
-    return RelayStreamingResponse(
-        _responses_sse(translator, events), media_type="text/event-stream", headers=headers, streams=[events]
+    return EventStreamResponse(
+        events, ResponsesFramer(translator), media_type="text/event-stream", headers=headers
     )
 
 
-async def _responses_sse(translator: ResponsesTranslator, events: Events) -> AsyncIterator[bytes]:
-    """The events of one upstream read go out together (the opening ones with the first)."""
-    head = [_event(kind, payload) for kind, payload in translator.start()]
-    try:
-        try:
-            while batch := await events.next_batch():
-                frames = [
-                    _event(kind, payload) for event in batch for kind, payload in translator.feed(event)
-                ]
-                if head or frames:
-                    yield b"".join(head + frames)
-                head = []
-            yield b"".join(head + [_event(kind, payload) for kind, payload in translator.finish()])
-        except GatewayError as exc:
-            logger.warning("responses stream ended by an upstream error: %s", exc.message)
-            yield b"".join(
-                head + [_event(k, payload) for k, payload in translator.fail(openai.error_object(exc))]
-            )
-    finally:
-        await events.aclose()
+class ResponsesFramer:
+    """The Responses API's events; the opening ones go out with the first batch."""
+
+    def __init__(self, translator: ResponsesTranslator) -> None:
+        self.translator = translator
+        self._head = [_event(kind, payload) for kind, payload in translator.start()]
+
+    def _take_head(self) -> list[bytes]:
+        head, self._head = self._head, []
+        return head
+
+    def batch(self, events: list[dict[str, Any]]) -> bytes:
+        feed = self.translator.feed
+        frames = [_event(kind, payload) for event in events for kind, payload in feed(event)]
+        return b"".join(self._take_head() + frames)
+
+    def finish(self) -> bytes:
+        finish = self.translator.finish()
+        return b"".join(self._take_head() + [_event(kind, payload) for kind, payload in finish])
+
+    def error(self, exc: GatewayError) -> bytes:
+        failed = self.translator.fail(openai.error_object(exc))
+        return b"".join(self._take_head() + [_event(kind, payload) for kind, payload in failed])
+
+    def close(self) -> None:
+        pass
 
 
 async def input_tokens(request: Request) -> Response:

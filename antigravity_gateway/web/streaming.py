@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from antigravity_gateway.core.pipeline import EventStream
+from antigravity_gateway.errors import GatewayError
 from antigravity_gateway.web.http_protocol import CONNECTION, Connection
 from antigravity_gateway.web.security import BODY_SEND
+
+logger = logging.getLogger(__name__)
 
 
 class Closable(Protocol):
@@ -187,3 +192,256 @@ class _KeepAlive:
             self._handle = None
         if self._ping is not None and not self._ping.done():
             self._ping.cancel()
+
+
+# -- relaying an EventStream: pulled, or pushed from the upstream's callbacks ----------------------
+
+
+class Framer(Protocol):
+    """How one API frames a stream's events: a stateful translator, pure apart from its own state. The
+    first frames (an API's opening events) go out with the first batch."""
+
+    def batch(self, events: list[dict[str, Any]]) -> bytes:
+        """The frames of the events of one upstream read (``b""``: none)."""
+
+    def finish(self) -> bytes:
+        """The last frames of a stream that ended normally. Raises a :class:`GatewayError` when the end
+        is not a normal one after all (then :meth:`error` frames it)."""
+
+    def error(self, exc: GatewayError) -> bytes:
+        """The last frames of a stream an error ended."""
+
+    def close(self) -> None:
+        """Called once the response is over, however it ended."""
+
+
+def _internal(exc: Exception) -> GatewayError:
+    logger.exception("stream failed in the gateway")
+    return GatewayError(f"internal error in the gateway ({exc.__class__.__name__}); see the gateway log")
+
+
+def _ending(framer: Framer, error: GatewayError | None) -> bytes:
+    """The last frames: :meth:`Framer.finish`, or :meth:`Framer.error` for an error (logged)."""
+    if error is None:
+        try:
+            return framer.finish()
+        except GatewayError as exc:
+            error = exc
+        except Exception as exc:
+            error = _internal(exc)
+    logger.warning("stream ended by an upstream error: %s", error.message)
+    return framer.error(error)
+
+
+async def framed(events: EventStream, framer: Framer) -> AsyncIterator[bytes]:
+    """The framed stream, pulled batch by batch (the events of one upstream read go out together)."""
+    error: GatewayError | None = None
+    try:
+        try:
+            while batch := await events.next_batch():
+                if frames := framer.batch(batch):
+                    yield frames
+        except GatewayError as exc:
+            error = exc
+        except Exception as exc:
+            error = _internal(exc)
+        if tail := _ending(framer, error):
+            yield tail
+    finally:
+        framer.close()
+        await events.aclose()
+
+
+class EventStreamResponse(RelayStreamingResponse):
+    """A relayed :class:`EventStream`, framed by ``framer``.
+
+    Where the server offers it (:class:`~antigravity_gateway.web.http_protocol.Connection`, and no
+    middleware wants to see the body), the events after the first are pushed: each upstream read is
+    decoded, framed and written to the client from the callback that received it, and the request's
+    task only waits for the end (or for a slow client to drain: meanwhile the upstream is not read).
+    Elsewhere it is :class:`RelayStreamingResponse` over :func:`framed`. Same bytes either way."""
+
+    def __init__(
+        self,
+        events: EventStream,
+        framer: Framer,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        idle: tuple[float, bytes] | None = None,
+    ) -> None:
+        super().__init__(
+            framed(events, framer), headers=headers, media_type=media_type, streams=[events], idle=idle
+        )
+        self.events = events
+        self.framer = framer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connection: Connection | None = scope.get(CONNECTION) if scope.get(BODY_SEND) is not None else None
+        if connection is None:
+            await super().__call__(scope, receive, send)
+            return
+        await _Push(self, connection, scope, send).run()
+
+
+class _Push:
+    """One pushed relay (see :class:`EventStreamResponse`)."""
+
+    def __init__(
+        self, response: EventStreamResponse, connection: Connection, scope: Scope, send: Send
+    ) -> None:
+        self.response = response
+        self.events = response.events
+        self.framer = response.framer
+        self.connection = connection
+        self.send = send
+        self.body_send: Send = scope[BODY_SEND]
+        self.loop = asyncio.get_running_loop()
+        self.wake: asyncio.Future[None] = self.loop.create_future()
+        self.ended = False
+        self.error: GatewayError | None = None
+        self.paused = False
+        self.failed: GatewayError | None = None  # the framer failed in a callback
+        self.last = 0.0
+        self.ping: asyncio.TimerHandle | None = None
+
+    async def run(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        finished = False
+        hung_up = False
+
+        def hang_up() -> None:
+            nonlocal hung_up
+            if not finished:
+                hung_up = True
+                task.cancel()
+
+        connection, events, framer = self.connection, self.events, self.framer
+        if not connection.on_lost(hang_up):
+            hang_up()
+        response = self.response
+        try:
+            first = await events.next_batch()
+            head = self._frames(first) if first else b""
+            start = {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+            if not await connection.start(self.send, start, head):  # not chunked (a HEAD): nothing to push
+                await self._pull(head)
+            elif self.failed is None and await events.push(self._batch, self._end):
+                self._keep_alive()
+                while not self.ended:
+                    await self.wake
+                    self.wake = self.loop.create_future()
+                    if self.paused and not self.ended:
+                        await connection.drain()
+                        self.paused = False
+                        events.resume()
+                self._stop_keep_alive()
+                self._write(_ending(framer, self.failed or self.error))
+            else:
+                await self._pull_rest()
+            finished = True
+            await self.body_send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not hung_up:
+                raise
+            task.uncancel()
+        finally:
+            finished = True
+            connection.on_lost(None)
+            self._stop_keep_alive()
+            try:
+                framer.close()
+            finally:
+                await events.aclose()
+
+    # -- from the upstream's callbacks (never raise) ----------------------------------------------
+
+    def _frames(self, batch: list[dict[str, Any]]) -> bytes:
+        try:
+            return self.framer.batch(batch)
+        except Exception as exc:
+            if self.failed is None:
+                self.failed = exc if isinstance(exc, GatewayError) else _internal(exc)
+            return b""
+
+    def _batch(self, batch: list[dict[str, Any]]) -> None:
+        if self.ended or self.failed is not None:
+            return
+        if frames := self._frames(batch):
+            self._write(frames)
+        if self.failed is not None:
+            self._end(None)  # the framer failed: the stream ends with its error
+        elif self.connection.write_paused and not self.paused:
+            self.paused = True  # the client is not reading: stop reading upstream until it drains
+            self.events.pause()
+            self._wake()
+
+    def _end(self, error: GatewayError | None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        if not self.wake.done():
+            self.wake.set_result(None)
+
+    def _write(self, data: bytes) -> None:
+        if data:
+            self.connection.write_now(data)
+            self.last = self.loop.time()
+
+    # -- keep-alive frames (Anthropic's ping) -------------------------------------------------------
+
+    def _keep_alive(self) -> None:
+        if self.response.idle is not None:
+            self.last = self.loop.time()
+            self.ping = self.loop.call_at(self.last + self.response.idle[0], self._tick)
+
+    def _tick(self) -> None:
+        assert self.response.idle is not None
+        interval, frame = self.response.idle
+        now = self.loop.time()
+        if self.ended:
+            self.ping = None
+            return
+        if now >= self.last + interval and not self.paused:
+            self._write(frame)
+        self.ping = self.loop.call_at(max(self.last + interval, now + 0.001), self._tick)
+
+    def _stop_keep_alive(self) -> None:
+        if self.ping is not None:
+            self.ping.cancel()
+            self.ping = None
+
+    # -- without pushing ------------------------------------------------------------------------
+
+    async def _pull(self, head: bytes) -> None:
+        """The response is not chunked: every frame through ``send``."""
+        if head:
+            await self.body_send({"type": "http.response.body", "body": head, "more_body": True})
+        await self._pull_rest(via_send=True)
+
+    async def _pull_rest(self, *, via_send: bool = False) -> None:
+        error: GatewayError | None = self.failed
+        try:
+            while error is None and (batch := await self.events.next_batch()):
+                if frames := self._frames(batch):
+                    await self._send_frames(frames, via_send)
+                error = self.failed
+        except GatewayError as exc:
+            error = exc
+        except Exception as exc:
+            error = _internal(exc)
+        await self._send_frames(_ending(self.framer, error), via_send)
+
+    async def _send_frames(self, frames: bytes, via_send: bool) -> None:
+        if via_send:
+            await self.body_send({"type": "http.response.body", "body": frames, "more_body": True})
+        else:
+            await self.connection.write(frames)

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from antigravity_gateway.core.pipeline import _batches
+from antigravity_gateway.core.pipeline import _Batches
 from antigravity_gateway.protocols.sse import EventTooLarge
 from antigravity_gateway.upstream.client import UpstreamHTTPError
 
@@ -19,13 +19,29 @@ class FakeStream:
 
     def __init__(self, raw: bytes, size: int) -> None:
         self.raw, self.size, self.closed = raw, size, False
+        self.sent = 0
+
+    def _next(self) -> bytes:
+        chunk = self.raw[self.sent : self.sent + self.size]
+        self.sent += len(chunk)
+        return chunk
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        for i in range(0, len(self.raw), self.size):
-            yield self.raw[i : i + self.size]
+        while self.sent < len(self.raw):
+            yield self._next()
 
     def close(self) -> None:
         self.closed = True
+
+    def can_push(self) -> bool:
+        return True
+
+    def push(self, sink: Any) -> bool:
+        """The rest at once, as aiohttp would call a pushed stream's sink (the end too)."""
+        while self.sent < len(self.raw):
+            sink.data(self._next())
+        sink.end(None)
+        return True
 
 
 def event(text: str) -> bytes:
@@ -34,7 +50,7 @@ def event(text: str) -> bytes:
 
 
 async def collect(stream: FakeStream, limit: int) -> list[dict[str, Any]]:
-    return [e async for batch in _batches(stream, limit) for e in batch]  # type: ignore[arg-type]
+    return [e async for batch in _Batches(stream, limit) for e in batch]  # type: ignore[arg-type]
 
 
 async def test_events_under_the_limit_are_unwrapped() -> None:
@@ -50,7 +66,7 @@ async def test_an_event_over_the_limit_ends_the_stream_with_a_clear_error() -> N
     stream = FakeStream(event("ok") + event("x" * 200_000) + event("never"), 16 * 1024)
     seen = []
     with pytest.raises(EventTooLarge, match="max_stream_event_bytes"):
-        async for batch in _batches(stream, 64 * 1024):  # type: ignore[arg-type]
+        async for batch in _Batches(stream, 64 * 1024):  # type: ignore[arg-type]
             seen.extend(batch)
     assert len(seen) == 1 and stream.closed
 
@@ -63,15 +79,48 @@ async def test_the_events_of_one_read_come_together_and_none_waits_for_the_next_
     raw = event("a") + event("b") + event("c")
     cut = len(event("a") + event("b")) + 5  # the third event is split across two reads
     stream = FakeStream(raw, cut)
-    batches = [texts(b) async for b in _batches(stream, 64 * 1024)]  # type: ignore[arg-type]
+    batches = [texts(b) async for b in _Batches(stream, 64 * 1024)]  # type: ignore[arg-type]
     assert batches == [["a", "b"], ["c"]]
 
 
 async def test_an_error_event_after_others_in_one_read_comes_after_them() -> None:
     error = b'data: {"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}\r\n\r\n'
     stream = FakeStream(event("a") + event("b") + error + event("never"), 1 << 20)
-    batches = _batches(stream, 64 * 1024)  # type: ignore[arg-type]
+    batches = _Batches(stream, 64 * 1024)  # type: ignore[arg-type]
     assert texts(await batches.__anext__()) == ["a", "b"]
     with pytest.raises(UpstreamHTTPError) as caught:
         await batches.__anext__()
     assert caught.value.error.http_status == 503 and stream.closed
+
+
+async def pushed(stream: FakeStream, limit: int) -> tuple[list[list[str]], BaseException | None]:
+    """The batches and the end of a stream read first (one batch), then pushed."""
+    batches = _Batches(stream, limit)  # type: ignore[arg-type]
+    received = [texts(await batches.__anext__())]
+    ends: list[BaseException | None] = []
+    assert await batches.push(lambda batch: received.append(texts(batch)), ends.append)
+    assert len(ends) == 1
+    return received, ends[0]
+
+
+async def test_pushed_events_come_in_the_same_batches_and_the_end_once() -> None:
+    raw = event("a") + event("b") + event("c") + event("d")
+    cut = len(event("a")) + 5
+    stream = FakeStream(raw, cut)
+    received, end = await pushed(stream, 64 * 1024)
+    assert received == [["a"], ["b"], ["c"], ["d"]] and end is None and stream.closed
+
+
+async def test_a_pushed_error_event_ends_the_stream_after_the_events_before_it() -> None:
+    error = b'data: {"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}\r\n\r\n'
+    stream = FakeStream(event("a") + event("b") + event("c") + error + event("never"), len(event("a")) * 2)
+    received, end = await pushed(stream, 64 * 1024)
+    assert received == [["a", "b"], ["c"]]
+    assert isinstance(end, UpstreamHTTPError) and end.error.http_status == 503 and stream.closed
+
+
+async def test_a_pushed_event_over_the_limit_ends_the_stream() -> None:
+    stream = FakeStream(event("ok") + event("ok2") + event("x" * 200_000) + event("never"), 16 * 1024)
+    received, end = await pushed(stream, 64 * 1024)
+    assert received[0] == ["ok", "ok2"] and len(received) == 1
+    assert isinstance(end, EventTooLarge) and stream.closed

@@ -255,3 +255,137 @@ async def test_the_server_says_when_the_client_hangs_up_no_watcher_task() -> Non
     await run  # ends without an error: a hang-up is a normal end
     assert closed.is_set() and not cycle.response_complete
     assert b"never" not in b"".join(transport.writes)
+
+
+# -- a pushed EventStream ---------------------------------------------------------------------------
+
+
+class UpperFramer:
+    """A framer for the tests: each event's text, upper-cased, one line each; END or ERR at the end."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def batch(self, events: list[dict[str, Any]]) -> bytes:
+        return b"".join(event["t"].upper().encode() + b"\n" for event in events)
+
+    def finish(self) -> bytes:
+        return b"END\n"
+
+    def error(self, exc: Any) -> bytes:
+        return b"ERR " + exc.message.encode() + b"\n"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class PushedEvents:
+    """Stands in for an EventStream whose upstream pushes: the test calls ``on_batch`` and ``on_end``."""
+
+    def __init__(self, first: list[dict[str, Any]]) -> None:
+        self.first = first
+        self.on_batch: Any = None
+        self.on_end: Any = None
+        self.pushed = asyncio.Event()
+        self.calls: list[str] = []
+        self.closed = False
+
+    async def next_batch(self) -> list[dict[str, Any]]:
+        first, self.first = self.first, []
+        return first
+
+    async def push(self, on_batch: Any, on_end: Any) -> bool:
+        self.on_batch, self.on_end = on_batch, on_end
+        self.pushed.set()
+        return True
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class FakeConnection:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.write_paused = False
+        self.drained = asyncio.Event()
+        self.lost: Any = None
+
+    def on_lost(self, callback: Any) -> bool:
+        self.lost = callback
+        return True
+
+    async def start(self, send: Any, message: Message, first: bytes) -> bool:
+        await send(message)
+        self.written.append(first)
+        return True
+
+    def write_now(self, data: bytes) -> None:
+        self.written.append(data)
+
+    async def drain(self) -> None:
+        await self.drained.wait()
+        self.write_paused = False
+
+
+async def test_pushed_events_are_written_from_the_callbacks_and_a_slow_client_pauses_upstream() -> None:
+    from antigravity_gateway.errors import UpstreamUnavailable
+    from antigravity_gateway.web.streaming import EventStreamResponse
+
+    events = PushedEvents([{"t": "a"}])
+    framer = UpperFramer()
+    connection = FakeConnection()
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", CONNECTION: connection, BODY_SEND: send}
+    response = EventStreamResponse(events, framer, media_type="text/event-stream")  # type: ignore[arg-type]
+    run = asyncio.ensure_future(response(scope, Client().receive, send))
+    await events.pushed.wait()
+    assert sent[0]["type"] == "http.response.start" and connection.written == [b"A\n"]
+    events.on_batch([{"t": "b"}, {"t": "c"}])  # written at once, in the callback
+    assert connection.written[-1] == b"B\nC\n"
+    connection.write_paused = True  # the client stops reading
+    events.on_batch([{"t": "d"}])
+    assert connection.written[-1] == b"D\n" and events.calls == ["pause"]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert events.calls == ["pause"]  # still waiting for the client
+    connection.drained.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert events.calls == ["pause", "resume"]
+    events.on_end(UpstreamUnavailable("upstream stream broke: gone"))
+    await run
+    assert connection.written[-1] == b"ERR upstream stream broke: gone\n"
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert framer.closed and events.closed
+
+
+async def test_a_pushed_stream_ends_when_the_client_hangs_up() -> None:
+    from antigravity_gateway.web.streaming import EventStreamResponse
+
+    events = PushedEvents([{"t": "a"}])
+    connection = FakeConnection()
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", CONNECTION: connection, BODY_SEND: send}
+    framer = UpperFramer()
+    run = asyncio.ensure_future(
+        EventStreamResponse(events, framer, media_type="text/event-stream")(scope, Client().receive, send)  # type: ignore[arg-type]
+    )
+    await events.pushed.wait()
+    connection.lost()  # what the protocol calls when the connection is gone
+    await run  # a hang-up is a normal end: no error, no last frames
+    assert connection.written == [b"A\n"] and framer.closed and events.closed
+    assert sent[-1]["type"] == "http.response.start"
