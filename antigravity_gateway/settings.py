@@ -288,8 +288,10 @@ class Settings(BaseSettings):
 
 
 @functools.lru_cache(maxsize=256)  # asked several times per request, mostly for the same few names
+@functools.lru_cache(maxsize=256)
 def is_loopback_name(host: str) -> bool:
-    """``localhost``, ``*.localhost``, 127.0.0.0/8 and ``::1`` (with or without brackets)."""
+    """``localhost``, ``*.localhost``, 127.0.0.0/8 and ``::1`` (with or without brackets). Remembered:
+    the auth mode asks it about the bound host on every request (parsing an address costs microseconds)."""
     name = host.strip().lower().rstrip(".")
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]
