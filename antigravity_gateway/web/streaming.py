@@ -62,16 +62,7 @@ class RelayStreamingResponse(Response):
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        finished = False  # set before the last send: a disconnect after it is the normal end
-        hung_up = False
-
-        def hang_up() -> None:
-            nonlocal hung_up
-            if not finished:
-                hung_up = True
-                task.cancel()
+        hang_up = _HangUp()
 
         async def watch() -> None:
             while (await receive())["type"] != "http.disconnect":
@@ -113,14 +104,13 @@ class RelayStreamingResponse(Response):
                 await write(chunk)
             if keepalive is not None:
                 await keepalive.stop()
-            finished = True
+            hang_up.finished = True
             await body_send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not hung_up:
+            if not hang_up.absorb():
                 raise
-            task.uncancel()
         finally:
-            finished = True
+            hang_up.finished = True
             if watcher is not None:
                 watcher.cancel()
             if hook is not None:
@@ -134,6 +124,32 @@ class RelayStreamingResponse(Response):
             finally:
                 for stream in self.streams:
                     await stream.aclose()
+
+
+class _HangUp:
+    """Called when the client hangs up: cancels the response's task, unless the response is
+    ``finished`` (set before its last message: a hang-up after it is the normal end). In the task,
+    :meth:`absorb` then takes that cancellation back (``False``: the cancellation was another one)."""
+
+    __slots__ = ("_task", "finished", "hung_up")
+
+    def __init__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self.finished = False
+        self.hung_up = False
+
+    def __call__(self) -> None:
+        if not self.finished:
+            self.hung_up = True
+            self._task.cancel()
+
+    def absorb(self) -> bool:
+        if not self.hung_up:
+            return False
+        self._task.uncancel()
+        return True
 
 
 Write = Callable[[bytes], Awaitable[None]]
@@ -305,17 +321,7 @@ class _Push:
         self.ping: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        finished = False
-        hung_up = False
-
-        def hang_up() -> None:
-            nonlocal hung_up
-            if not finished:
-                hung_up = True
-                task.cancel()
-
+        hang_up = _HangUp()
         connection, events, framer = self.connection, self.events, self.framer
         if not connection.on_lost(hang_up):
             hang_up()
@@ -343,14 +349,13 @@ class _Push:
                 self._write(_ending(framer, self.failed or self.error))
             else:
                 await self._pull_rest()
-            finished = True
+            hang_up.finished = True
             await self.body_send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not hung_up:
+            if not hang_up.absorb():
                 raise
-            task.uncancel()
         finally:
-            finished = True
+            hang_up.finished = True
             connection.on_lost(None)
             self._stop_keep_alive()
             try:
