@@ -656,9 +656,10 @@ def _decode(payloads: list[bytes]) -> tuple[list[dict[str, Any]], UpstreamHTTPEr
 
 
 def _event(payload: bytes) -> dict[str, Any] | None:
-    payload = payload.strip()
-    if not payload or payload == b"[DONE]":
-        return None
+    if payload[:1] != b"{":  # the common case needs no copy: orjson reads what follows the brace
+        payload = payload.strip()
+        if not payload or payload == b"[DONE]":
+            return None
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -681,7 +682,7 @@ class EventStream:
     that a relay can send them in one write. Events are never held back to fill a batch.
     """
 
-    __slots__ = ("_buffer", "_closed", "_pending", "_rest", "_served")
+    __slots__ = ("_buffer", "_closed", "_last_usage", "_pending", "_rest", "_served")
 
     def __init__(self, first: list[dict[str, Any]], rest: _Batches, served: Served) -> None:
         self._pending: list[dict[str, Any]] = first  # in hand, not handed out by next_batch yet
@@ -689,6 +690,7 @@ class EventStream:
         self._rest = rest
         self._served = served
         self._closed = False
+        self._last_usage: dict[str, Any] | None = None  # a pushed stream's, noted when it ends
 
     def __aiter__(self) -> EventStream:
         return self
@@ -748,12 +750,13 @@ class EventStream:
         def batch(events: list[dict[str, Any]]) -> None:
             for event in reversed(events):
                 if "usageMetadata" in event:
-                    served.usage(event)
+                    self._last_usage = event  # noted once, at the end: the last report wins anyway
                     break
             on_batch(events)
 
         def end(error: BaseException | None) -> None:
             self._closed = True
+            self._note_usage()
             served.close()
             if error is None:
                 on_end(None)
@@ -776,11 +779,17 @@ class EventStream:
     def resume(self) -> None:
         self._rest.upstream.resume()
 
+    def _note_usage(self) -> None:
+        if self._last_usage is not None:
+            self._served.usage(self._last_usage)
+            self._last_usage = None
+
     async def aclose(self) -> None:
         """Close the upstream stream and release the account (once; safe to call again)."""
         if self._closed:
             return
         self._closed = True
+        self._note_usage()  # a pushed stream the client left: what was relayed until then
         self._pending = []
         self._buffer = []
         try:

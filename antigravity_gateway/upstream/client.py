@@ -235,19 +235,20 @@ class ChunkSink(Protocol):
 class _PushTarget:
     """Turns aiohttp's calls on a pushed stream into :class:`ChunkSink` calls, once it has ended."""
 
-    __slots__ = ("_ended", "_sink", "_stream")
+    __slots__ = ("_clock", "_ended", "_sink", "_stream")
 
     def __init__(self, stream: StreamResponse, sink: ChunkSink) -> None:
         self._stream = stream
         self._sink = sink
         self._ended = False
+        self._clock = asyncio.get_running_loop().time
 
     def data(self, chunk: bytes) -> None:
         if self._ended:
             return
         stream = self._stream
         if stream.waiting_since is not None:  # watched, and not paused
-            stream.waiting_since = asyncio.get_running_loop().time()
+            stream.waiting_since = self._clock()
         self._sink.data(chunk)
 
     def end(self, exc: BaseException | None) -> None:
