@@ -145,12 +145,7 @@ class StreamResponse:
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         read = self.response.content.readany  # what iter_any does, one generator layer less per chunk
-        watch = self.watch
-        if watch is not None:
-            protocol = self.response.connection.protocol if self.response.connection else None
-            if protocol is not None:
-                protocol.read_timeout = None  # the watch checks it (reset by aiohttp for the next request)
-            watch.add(self)
+        self._watch()
         clock = asyncio.get_running_loop().time
         try:
             while True:
@@ -161,19 +156,39 @@ class StreamResponse:
                     break
                 yield chunk
         except TimeoutError as exc:
-            raise UpstreamUnavailable(
-                f"the upstream stream stalled: nothing arrived for {self.idle_timeout:g} s "
-                "(upstream_read_timeout)",
-                status=504,
-            ) from exc
+            raise self._error(exc) from exc
         except aiohttp.ClientError as exc:
             if received := _unread(self.response.content):
                 yield received  # what arrived before the break: relayed, then the error
-            raise UpstreamUnavailable(f"upstream stream broke: {_describe(exc)}") from exc
+            raise self._error(exc) from exc
         finally:
-            self.waiting_since = None
-            if watch is not None:
-                watch.discard(self)
+            self._unwatch()
+
+    def _watch(self) -> None:
+        """Have the client's :class:`StallWatch` check this stream instead of aiohttp's read timeout
+        (which aiohttp sets again for the connection's next request)."""
+        if self.watch is None:
+            return
+        protocol = self.response.connection.protocol if self.response.connection else None
+        if protocol is not None:
+            protocol.read_timeout = None
+        self.waiting_since = asyncio.get_running_loop().time()
+        self.watch.add(self)
+
+    def _unwatch(self) -> None:
+        self.waiting_since = None
+        if self.watch is not None:
+            self.watch.discard(self)
+
+    def _error(self, exc: BaseException) -> UpstreamUnavailable:
+        """What a stream that ended with ``exc`` (a stall or a break) says."""
+        if isinstance(exc, TimeoutError):
+            return UpstreamUnavailable(
+                f"the upstream stream stalled: nothing arrived for {self.idle_timeout:g} s "
+                "(upstream_read_timeout)",
+                status=504,
+            )
+        return UpstreamUnavailable(f"upstream stream broke: {_describe(exc)}")
 
     def close(self) -> None:
         _SINKS.pop(id(self.response.content), None)
@@ -196,13 +211,7 @@ class StreamResponse:
         except TypeError:  # another aiohttp: another layout
             return False
         target = _SINKS[id(content)] = _PushTarget(self, sink)
-        watch = self.watch
-        if watch is not None:
-            protocol = self.response.connection.protocol if self.response.connection else None
-            if protocol is not None:
-                protocol.read_timeout = None
-            self.waiting_since = asyncio.get_running_loop().time()
-            watch.add(self)
+        self._watch()
         if received := _unread(content):
             target.data(received)
         if content.exception() is not None or content.is_eof():
@@ -256,19 +265,8 @@ class _PushTarget:
             return
         self._ended = True
         stream = self._stream
-        if stream.watch is not None:
-            stream.watch.discard(stream)
-        stream.waiting_since = None
-        error: UpstreamUnavailable | None = None
-        if isinstance(exc, TimeoutError):
-            error = UpstreamUnavailable(
-                f"the upstream stream stalled: nothing arrived for {stream.idle_timeout:g} s "
-                "(upstream_read_timeout)",
-                status=504,
-            )
-        elif exc is not None:
-            error = UpstreamUnavailable(f"upstream stream broke: {_describe(exc)}")
-        self._sink.end(error)
+        stream._unwatch()
+        self._sink.end(None if exc is None else stream._error(exc))
 
 
 #: The sinks of pushed streams, by ``id`` of their aiohttp ``StreamReader`` (which has no room for one).

@@ -239,11 +239,9 @@ class Connection:
         return True
 
     async def write(self, chunk: bytes) -> None:
-        cycle = self._cycle
-        if cycle.flow.write_paused and not cycle.disconnected:
-            await cycle.flow.drain()
-        if not cycle.disconnected and chunk:
-            cycle.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        """Write ``chunk`` once the client takes more (:meth:`drain`)."""
+        await self.drain()
+        self.write_now(chunk)
 
     def write_now(self, chunk: bytes) -> None:
         """:meth:`write` without waiting: for a caller that watches :attr:`write_paused` itself."""

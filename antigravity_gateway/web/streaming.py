@@ -250,22 +250,30 @@ def _ending(framer: Framer, error: GatewayError | None) -> bytes:
 
 
 async def framed(events: EventStream, framer: Framer) -> AsyncIterator[bytes]:
-    """The framed stream, pulled batch by batch (the events of one upstream read go out together)."""
-    error: GatewayError | None = None
+    """The framed stream, pulled batch by batch (the events of one upstream read go out together);
+    the framer and the stream are closed at the end."""
     try:
-        try:
-            while batch := await events.next_batch():
-                if frames := framer.batch(batch):
-                    yield frames
-        except GatewayError as exc:
-            error = exc
-        except Exception as exc:
-            error = _internal(exc)
-        if tail := _ending(framer, error):
-            yield tail
+        async for frames in _pulled(events, framer):
+            yield frames
     finally:
         framer.close()
         await events.aclose()
+
+
+async def _pulled(
+    events: EventStream, framer: Framer, error: GatewayError | None = None
+) -> AsyncIterator[bytes]:
+    """The frames of the rest of ``events`` and the last ones; with ``error``, only the last ones."""
+    try:
+        while error is None and (batch := await events.next_batch()):
+            if frames := framer.batch(batch):
+                yield frames
+    except GatewayError as exc:
+        error = exc
+    except Exception as exc:
+        error = _internal(exc)
+    if tail := _ending(framer, error):
+        yield tail
 
 
 class EventStreamResponse(RelayStreamingResponse):
@@ -428,25 +436,12 @@ class _Push:
 
     async def _pull(self, head: bytes) -> None:
         """The response is not chunked: every frame through ``send``."""
+        write = functools.partial(_send_chunk, self.body_send)
         if head:
-            await self.body_send({"type": "http.response.body", "body": head, "more_body": True})
-        await self._pull_rest(via_send=True)
+            await write(head)
+        await self._pull_rest(write)
 
-    async def _pull_rest(self, *, via_send: bool = False) -> None:
-        error: GatewayError | None = self.failed
-        try:
-            while error is None and (batch := await self.events.next_batch()):
-                if frames := self._frames(batch):
-                    await self._send_frames(frames, via_send)
-                error = self.failed
-        except GatewayError as exc:
-            error = exc
-        except Exception as exc:
-            error = _internal(exc)
-        await self._send_frames(_ending(self.framer, error), via_send)
-
-    async def _send_frames(self, frames: bytes, via_send: bool) -> None:
-        if via_send:
-            await self.body_send({"type": "http.response.body", "body": frames, "more_body": True})
-        else:
-            await self.connection.write(frames)
+    async def _pull_rest(self, write: Write | None = None) -> None:
+        write = write or self.connection.write
+        async for frames in _pulled(self.events, self.framer, self.failed):
+            await write(frames)

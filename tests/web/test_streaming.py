@@ -328,6 +328,9 @@ class FakeConnection:
     def write_now(self, data: bytes) -> None:
         self.written.append(data)
 
+    async def write(self, data: bytes) -> None:
+        self.written.append(data)
+
     async def drain(self) -> None:
         await self.drained.wait()
         self.write_paused = False
@@ -389,3 +392,36 @@ async def test_a_pushed_stream_ends_when_the_client_hangs_up() -> None:
     await run  # a hang-up is a normal end: no error, no last frames
     assert connection.written == [b"A\n"] and framer.closed and events.closed
     assert sent[-1]["type"] == "http.response.start"
+
+
+async def test_a_stream_that_cannot_be_pushed_is_pulled_with_the_same_frames() -> None:
+    from antigravity_gateway.errors import UpstreamUnavailable
+    from antigravity_gateway.web.streaming import EventStreamResponse
+
+    class Unpushable(PushedEvents):
+        def __init__(self) -> None:
+            super().__init__([{"t": "a"}])
+            self.rest: list[Any] = [[{"t": "b"}], UpstreamUnavailable("upstream stream broke: gone")]
+
+        async def next_batch(self) -> list[dict[str, Any]]:
+            if self.first:
+                return await super().next_batch()
+            item = self.rest.pop(0)
+            if isinstance(item, Exception):
+                raise item
+            return item  # type: ignore[no-any-return]
+
+        async def push(self, on_batch: Any, on_end: Any) -> bool:
+            return False  # another aiohttp
+
+    events = Unpushable()
+    connection = FakeConnection()
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope = {"type": "http", CONNECTION: connection, BODY_SEND: send}
+    framer = UpperFramer()
+    await EventStreamResponse(events, framer, media_type="text/event-stream")(scope, Client().receive, send)  # type: ignore[arg-type]
+    assert connection.written == [b"A\n", b"B\n", b"ERR upstream stream broke: gone\n"]
+    assert framer.closed and events.closed
